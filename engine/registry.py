@@ -1,0 +1,327 @@
+"""The pipeline registry: the single source of truth of the IRPEM contract.
+
+A *kind* is code (a ``PipelineKind`` subclass in ``engine/pipelines``); an *instance* is a
+config block naming a kind. From the enabled instances the registry builds the catalog
+text of the IRPEM prompt, the JSON schema that constrains decoding, and the validation of
+every IRPEM output.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from engine.config import PipelineInstance, Settings
+    from engine.models import ModelCache
+
+PipelineType = Literal["generate", "edit", "describe", "chat"]
+
+# "#3" names the third image of a session (attachments and outputs alike).
+ImageRef = Annotated[str, Field(pattern=r"^#[1-9][0-9]{0,3}$", max_length=5)]
+Prompt = Annotated[str, Field(min_length=1, max_length=300)]
+SHORT_TEXT = 120
+RESPONSE_MAX_CHARS = 160
+
+
+class IntentError(ValueError):
+    """An IRPEM output that must not be executed; the message says why in plain words."""
+
+
+class Inputs(BaseModel):
+    """Base of every kind's input model: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class RunContext:
+    """What a pipeline gets besides its inputs. ``images`` maps each image-ref field of the
+    inputs (after defaulting to the current image) to the decoded picture."""
+
+    images: dict[str, "Image.Image"]
+    seed: int
+    response: str = ""
+    dialogue_text: str = ""
+    progress: Callable[[int, int], None] = lambda step, total: None
+    cancelled: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class PipelineOutput:
+    images: list["Image.Image"] = field(default_factory=list)
+    text: str | None = None
+
+
+class Cancelled(Exception):
+    """Raised inside a pipeline when the job was cancelled between steps."""
+
+
+class PipelineKind(ABC):
+    """One kind of ability. Subclasses set the class attributes and implement ``__call__``."""
+
+    kind: ClassVar[str]
+    type: ClassVar[PipelineType]
+    description: ClassVar[str]
+    Inputs: ClassVar[type[Inputs]]
+    # role -> default model name in [models]
+    model_roles: ClassVar[dict[str, str]] = {}
+    # fields of Inputs that reference session images; the first is the one that
+    # defaults to the current image when omitted
+    image_fields: ClassVar[tuple[str, ...]] = ()
+    needs_image: ClassVar[bool] = False
+
+    def __init__(self, instance: "PipelineInstance", models: "ModelCache") -> None:
+        self.instance = instance
+        self.models = models
+
+    def model_name(self, role: str) -> str:
+        return self.instance.models.get(role) or self.model_roles[role]
+
+    @abstractmethod
+    def __call__(self, inputs: Inputs, ctx: RunContext) -> PipelineOutput: ...
+
+
+KINDS: dict[str, type[PipelineKind]] = {}
+
+
+def register_kind(cls: type[PipelineKind]) -> type[PipelineKind]:
+    if cls.kind in KINDS and KINDS[cls.kind] is not cls:
+        raise ValueError(f"pipeline kind {cls.kind!r} registered twice")
+    KINDS[cls.kind] = cls
+    return cls
+
+
+# ----- built-in intents: handled by the conversation, not by a pipeline -----
+
+
+class ClarifyInputs(Inputs):
+    pass
+
+
+class UndoInputs(Inputs):
+    pass
+
+
+class RevertInputs(Inputs):
+    image: ImageRef
+
+
+@dataclass(frozen=True)
+class BuiltinIntent:
+    id: str
+    description: str
+    Inputs: type[Inputs]
+
+
+BUILTINS: dict[str, BuiltinIntent] = {
+    b.id: b
+    for b in (
+        BuiltinIntent(
+            "clarify",
+            "Ask the user a question back when the request is ambiguous "
+            "(e.g. 'change it to something else'); put the question in response.",
+            ClarifyInputs,
+        ),
+        BuiltinIntent(
+            "undo",
+            "Undo the last image change: the previous image becomes current again.",
+            UndoInputs,
+        ),
+        BuiltinIntent(
+            "revert",
+            "Go back to an earlier image of this conversation, named by its number (#n).",
+            RevertInputs,
+        ),
+    )
+}
+
+
+class IntentionParam(BaseModel):
+    """One IRPEM output: which intent to run, its parameters, and a reply for the user."""
+
+    model_config = ConfigDict(extra="forbid")
+    intent: str = Field(max_length=40)
+    params: dict[str, Any] = Field(default_factory=dict)
+    response: str = Field(default="", max_length=1000)
+
+
+@dataclass
+class ValidIntent:
+    """A validated IRPEM output, ready to execute."""
+
+    intent: str
+    inputs: Inputs
+    response: str
+    kind: str | None  # None for built-ins
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "params": self.inputs.model_dump(exclude_none=True),
+            "response": self.response,
+        }
+
+
+class Registry:
+    """The configured catalog. ``enabled`` arguments restrict it per guild."""
+
+    def __init__(self, instances: list["PipelineInstance"]) -> None:
+        import engine.pipelines  # noqa: F401  (registers the kinds)
+
+        self.instances: dict[str, "PipelineInstance"] = {}
+        for inst in instances:
+            if inst.kind not in KINDS:
+                raise ValueError(
+                    f"pipeline {inst.id!r}: unknown kind {inst.kind!r} "
+                    f"(known: {', '.join(sorted(KINDS))})"
+                )
+            if inst.id in BUILTINS:
+                raise ValueError(f"pipeline id {inst.id!r} is reserved for a built-in intent")
+            self.instances[inst.id] = inst
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Registry":
+        return cls(settings.pipelines)
+
+    # ----- what is offered -----
+
+    def enabled_ids(self, enabled: list[str] | None = None) -> list[str]:
+        """Instance ids that are on in config and, when given, in ``enabled``."""
+        allowed = None if enabled is None else set(enabled)
+        return [
+            i for i, inst in self.instances.items()
+            if inst.enabled and (allowed is None or i in allowed)
+        ]
+
+    def kind_of(self, instance_id: str) -> type[PipelineKind]:
+        return KINDS[self.instances[instance_id].kind]
+
+    def description(self, instance_id: str) -> str:
+        inst = self.instances[instance_id]
+        return inst.description or KINDS[inst.kind].description
+
+    def inputs_model(self, intent: str) -> type[Inputs]:
+        if intent in BUILTINS:
+            return BUILTINS[intent].Inputs
+        return self.kind_of(intent).Inputs
+
+    def intents(self, enabled: list[str] | None = None) -> list[str]:
+        return self.enabled_ids(enabled) + list(BUILTINS)
+
+    def catalog(self, enabled: list[str] | None = None) -> list[dict[str, Any]]:
+        rows = []
+        for i in self.enabled_ids(enabled):
+            kind = self.kind_of(i)
+            rows.append({
+                "id": i,
+                "kind": kind.kind,
+                "type": kind.type,
+                "description": self.description(i),
+                "inputs": kind.Inputs.model_json_schema(),
+            })
+        return rows
+
+    def catalog_text(self, enabled: list[str] | None = None) -> str:
+        """The catalog as the IRPEM prompt shows it: one line per intent."""
+        lines = []
+        for i in self.intents(enabled):
+            model = self.inputs_model(i)
+            params = _param_summary(model)
+            desc = BUILTINS[i].description if i in BUILTINS else self.description(i)
+            lines.append(f"- {i}({params}): {desc}")
+        return "\n".join(lines)
+
+    def output_schema(
+        self, enabled: list[str] | None = None, response_max_chars: int = RESPONSE_MAX_CHARS
+    ) -> dict[str, Any]:
+        """JSON schema of a valid IRPEM output for these intents: one branch per intent,
+        so decoding constrained to it always names an enabled intent with its inputs."""
+        branches = []
+        for i in self.intents(enabled):
+            params = _inline_refs(self.inputs_model(i).model_json_schema())
+            params.pop("title", None)
+            branches.append({
+                "type": "object",
+                "properties": {
+                    "intent": {"const": i},
+                    "params": params,
+                    "response": {"type": "string", "maxLength": response_max_chars},
+                },
+                "required": ["intent", "params", "response"],
+                "additionalProperties": False,
+            })
+        return {"anyOf": branches}
+
+    # ----- checking an output -----
+
+    def validate(self, output: str | dict[str, Any] | IntentionParam,
+                 enabled: list[str] | None = None) -> ValidIntent:
+        """Check an IRPEM output against the enabled catalog. Raises IntentError."""
+        if isinstance(output, str):
+            try:
+                output = json.loads(output)
+            except json.JSONDecodeError as err:
+                raise IntentError(f"the intent model's answer is not valid JSON ({err.msg})") from None
+        if isinstance(output, dict):
+            try:
+                output = IntentionParam.model_validate(output)
+            except ValidationError as err:
+                raise IntentError("the intent model's answer is malformed: " + _first_error(err)) from None
+        intent = output.intent
+        if intent not in BUILTINS:
+            if intent not in self.instances:
+                raise IntentError(f"unknown pipeline {intent!r}")
+            if intent not in self.enabled_ids(enabled):
+                raise IntentError(f"pipeline {intent!r} is not enabled here")
+        try:
+            inputs = self.inputs_model(intent).model_validate(output.params)
+        except ValidationError as err:
+            raise IntentError(f"{intent}: " + _first_error(err)) from None
+        kind = None if intent in BUILTINS else self.instances[intent].kind
+        return ValidIntent(intent=intent, inputs=inputs, response=output.response, kind=kind)
+
+
+def _first_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "missing":
+            parts.append(f"missing required input '{loc}'")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"unexpected input '{loc}'")
+        else:
+            parts.append(f"input '{loc}' {e['msg'].lower()} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _param_summary(model: type[BaseModel]) -> str:
+    parts = []
+    for name, f in model.model_fields.items():
+        parts.append(name if f.is_required() else f"{name}?")
+    return ", ".join(parts)
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace local $ref/$defs so each branch stands alone (grammar compilers prefer it)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = defs[node["$ref"].rsplit("/", 1)[-1]]
+                merged = {**walk(dict(target)), **{k: v for k, v in node.items() if k != "$ref"}}
+                merged.pop("title", None)
+                return merged
+            return {k: walk(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
