@@ -62,7 +62,7 @@ class JobResult:
 @dataclass
 class ProgressEvent:
     job_id: int
-    stage: Literal["queued", "understanding", "running", "step"]
+    stage: Literal["queued", "understanding", "running", "step", "finished"]
     step: int = 0
     total: int = 0
     position: int = 0  # queue position while queued

@@ -1,0 +1,297 @@
+"""The database-backed job queue of the embedded default (implements ``engine.queue.JobQueue``).
+
+Jobs live in the ``jobs`` table, so a restart loses none: ``recover()`` puts back what a dead
+process left running. Claiming is one guarded ``UPDATE ... WHERE status = 'queued'``, so any
+number of claimers (tasks, processes) on one database never take the same job.
+
+Which job is next:
+- a job runs only after every earlier job of its session has ended (a thread's requests
+  are answered in order, each seeing the images the previous one made);
+- among the runnable jobs, the user served least recently goes first (round-robin), then the
+  oldest job: a user who queues ten requests cannot starve the others.
+
+Because requests of one session wait for each other, a claimed request is brought up to date
+with the session as it is at claim time (see ``_refresh``): the images and the replies of the
+jobs that ran before it, which did not exist yet when it was queued.
+
+Progress events are in-process only: ``subscribe(job_id)`` gives an ``asyncio.Queue`` that
+receives every ``ProgressEvent`` of the job reported through this object, and a "finished"
+event when the job ends here. The job's status (``repository.get_job``) is the truth, and the
+only signal when a remote worker ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, true, update
+from sqlalchemy.orm import aliased
+
+from bot.store import repository as repo
+from bot.store.db import Database
+from bot.store.images import ImageStore
+from bot.store.models import Image, Job, Session, Turn, utcnow
+from engine.queue import JobRequest, JobResult, ProgressEvent
+
+log = logging.getLogger(__name__)
+
+CLAIM_TRIES = 20  # lost races in a row before claim() gives up for this round
+SUBSCRIBER_BUFFER = 256  # events kept per subscriber that is not reading (oldest dropped)
+SPENT = "This request failed {attempts} time(s) in a row and was given up."
+
+
+class DbJobQueue:
+    def __init__(self, db: Database, images: ImageStore, max_attempts: int = 3, *, retry_delay: float = 0.0) -> None:
+        """``max_attempts``: runs a job gets in all (retries and recoveries included);
+        ``retry_delay``: seconds a retried job waits before it can be claimed again."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.db = db
+        self.images = images
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self._wakeup = asyncio.Event()
+        self._subscribers: dict[int, set[asyncio.Queue[ProgressEvent]]] = {}
+
+    # ----- waking workers -----
+
+    def notify(self) -> None:
+        """A job may be ready (call after enqueueing): wakes ``wait_for_work``."""
+        self._wakeup.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return on ``notify()`` or after ``timeout`` seconds (the polling fallback that
+        finds jobs queued by other processes)."""
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._wakeup.clear()
+
+    # ----- claiming -----
+
+    async def claim(self, worker_id: str) -> JobRequest | None:
+        """Mark the next runnable job running (attempts + 1) and return its request."""
+        for _ in range(CLAIM_TRIES):
+            async with self.db.session() as s, s.begin():
+                job_id = (await s.execute(_next_job_query())).scalar_one_or_none()
+                if job_id is None:
+                    return None
+                other = aliased(Job)
+                res = await s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == "queued")
+                    .values(
+                        status="running",
+                        attempts=Job.attempts + 1,
+                        started_at=utcnow(),
+                        worker_id=worker_id,
+                        claim_seq=select(func.coalesce(func.max(other.claim_seq), 0) + 1).scalar_subquery(),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if res.rowcount != 1:
+                    continue  # another claimer took it first
+                job = await s.get(Job, job_id, populate_existing=True)
+                try:
+                    request = await _refresh(s, job)
+                except Exception as err:  # noqa: BLE001 - a bad payload must not jam the queue
+                    log.exception("job %s has an unreadable request", job_id)
+                    bad = (job_id, f"This request could not be read ({err.__class__.__name__}).")
+                else:
+                    job.payload = request.to_dict()
+                    return request
+            await repo.record_failure(self.db, *bad)
+        return None
+
+    async def queue_position(self, job_id: int) -> int | None:
+        """1 = next to be claimed; None if the job is not queued. An estimate: it follows the
+        claim order over the jobs queued now, ignoring retry delays and running sessions."""
+        async with self.db.session() as s:
+            queued = (await s.execute(
+                select(Job.id, Job.user_id, Job.session_id).where(Job.status == "queued").order_by(Job.id)
+            )).tuples().all()
+            if job_id not in {j for j, _, _ in queued}:
+                return None
+            last = dict((await s.execute(
+                select(Job.user_id, func.max(Job.claim_seq)).where(Job.claim_seq.is_not(None)).group_by(Job.user_id)
+            )).tuples().all())
+        seq = max(last.values(), default=0)
+        pending = list(queued)
+        position = 0
+        while pending:
+            heads: dict[int, tuple[int, str, int]] = {}
+            for job in pending:  # the first pending job of each session may go
+                heads.setdefault(job[2], job)
+            pick = min(heads.values(), key=lambda j: (last.get(j[1]) or 0, j[0]))
+            position += 1
+            if pick[0] == job_id:
+                return position
+            seq += 1
+            last[pick[1]] = seq
+            pending.remove(pick)
+        return None  # unreachable: job_id is in pending
+
+    # ----- images -----
+
+    async def get_image(self, ref: str) -> bytes:
+        return await asyncio.to_thread(self.images.get, ref)
+
+    async def put_image(self, data: bytes) -> str:
+        return await asyncio.to_thread(self.images.put, data, None)
+
+    # ----- progress and cancellation -----
+
+    async def progress(self, event: ProgressEvent) -> None:
+        for queue in list(self._subscribers.get(event.job_id, ())):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, job_id: int) -> AsyncIterator[asyncio.Queue[ProgressEvent]]:
+        """``async with queue.subscribe(job_id) as events: event = await events.get()``"""
+        events: asyncio.Queue[ProgressEvent] = asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
+        self._subscribers.setdefault(job_id, set()).add(events)
+        try:
+            yield events
+        finally:
+            subs = self._subscribers.get(job_id)
+            if subs is not None:
+                subs.discard(events)
+                if not subs:
+                    del self._subscribers[job_id]
+
+    async def is_cancelled(self, job_id: int) -> bool:
+        job = await repo.get_job(self.db, job_id)
+        return job is None or job.status == "cancelled"
+
+    # ----- outcomes -----
+
+    async def complete(self, job_id: int, result: JobResult) -> repo.Recorded | None:
+        """Record the result (``repository.record_result``). A job that ended meanwhile
+        (cancelled, or given up) keeps its state and the result is dropped: None."""
+        try:
+            return await repo.record_result(self.db, job_id, result, self.images)
+        except repo.JobStateError as err:
+            log.info("result of job %s dropped: %s", job_id, err)
+            return None
+        finally:
+            await self._finished(job_id)
+
+    async def fail(self, job_id: int, error: str, retry: bool = False) -> None:
+        """``retry``: back to the queue while attempts remain; otherwise (or when spent) the
+        job fails with ``error``. A job that has ended meanwhile is left as it is."""
+        if retry:
+            async with self.db.session() as s, s.begin():
+                res = await s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == "running", Job.attempts < self.max_attempts)
+                    .values(
+                        status="queued", error=error, worker_id=None,
+                        available_at=utcnow() + timedelta(seconds=self.retry_delay),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if res.rowcount == 1:
+                log.info("job %s will be retried: %s", job_id, error)
+                self.notify()
+                return
+        try:
+            await repo.record_failure(self.db, job_id, error)
+        except repo.JobStateError as err:
+            log.info("failure of job %s not recorded: %s", job_id, err)
+        finally:
+            await self._finished(job_id)
+
+    async def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; the worker stops at its next step."""
+        cancelled = await repo.cancel_job(self.db, job_id)
+        if cancelled:
+            await self._finished(job_id)
+        return cancelled
+
+    async def _finished(self, job_id: int) -> None:
+        # Waiters learn of the end at once instead of at their next poll.
+        await self.progress(ProgressEvent(job_id, "finished"))
+
+    async def recover(self, worker_ids: Iterable[str] | None = None) -> int:
+        """Put back jobs left ``running`` by a process that died: queued again, or failed when
+        their attempts are spent. Call it at start-up, before this process's workers run;
+        with several worker processes on one database, pass the ids of the dead ones only.
+        Returns how many jobs were queued again."""
+        owned = Job.worker_id.in_(list(worker_ids)) if worker_ids is not None else true()
+        async with self.db.session() as s, s.begin():
+            res = await s.execute(
+                update(Job)
+                .where(Job.status == "running", Job.attempts < self.max_attempts, owned)
+                .values(status="queued", worker_id=None, available_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            requeued = res.rowcount
+            spent = (await s.execute(
+                select(Job.id, Job.attempts).where(Job.status == "running", owned)
+            )).tuples().all()
+        for job_id, attempts in spent:
+            try:
+                await repo.record_failure(self.db, job_id, SPENT.format(attempts=attempts))
+            except repo.JobStateError:
+                pass
+        if requeued:
+            self.notify()
+        return requeued
+
+
+def _next_job_query():
+    """The id of the next job to claim: runnable (queued, available, first unfinished job of
+    its session), of the user whose latest claim is oldest (never served first), oldest first."""
+    other = aliased(Job)
+    blocked = exists().where(
+        other.session_id == Job.session_id,
+        other.id != Job.id,
+        or_(other.status == "running", and_(other.status == "queued", other.id < Job.id)),
+    )
+    served = (
+        select(Job.user_id.label("user_id"), func.max(Job.claim_seq).label("last_seq"))
+        .where(Job.claim_seq.is_not(None))
+        .group_by(Job.user_id)
+        .subquery()
+    )
+    return (
+        select(Job.id)
+        .outerjoin(served, served.c.user_id == Job.user_id)
+        .where(Job.status == "queued", Job.available_at <= utcnow(), ~blocked)
+        .order_by(func.coalesce(served.c.last_seq, 0), Job.id)
+        .limit(1)
+    )
+
+
+async def _refresh(s, job: Job) -> JobRequest:
+    """The job's request, brought up to date with its session at claim time: the dialogue
+    gains the replies stored since it was queued (the window grows by them), and the images
+    and current image are those the session has now, as far as the job's turn can see them
+    (not attachments of later turns)."""
+    request = JobRequest.from_dict(job.payload)
+    window = repo._window(job)
+    newer = (await s.execute(
+        select(func.count(Turn.id)).where(
+            Turn.session_id == job.session_id, Turn.error.is_(None), Turn.id > job.turn_id, window
+        )
+    )).scalar_one()
+    request.dialogue = await repo._dialogue(s, job.session_id, len(request.dialogue) + newer, before_job=job)
+    visible = select(Turn.id).where(Turn.session_id == job.session_id, window)
+    refs = dict((await s.execute(
+        select(Image.number, Image.sha256)
+        .where(Image.session_id == job.session_id, Image.turn_id.in_(visible))
+        .order_by(Image.number)
+    )).tuples().all())
+    current = (await s.execute(select(Session.current_image_number).where(Session.id == job.session_id))).scalar_one()
+    if current not in refs:
+        current = request.current_image if request.current_image in refs else max(refs, default=None)
+    request.image_refs = refs
+    request.current_image = current
+    return request

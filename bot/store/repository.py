@@ -1,0 +1,462 @@
+"""The async data API of the conversation layer: sessions, turns, images, jobs, feedback and
+guild settings. Each function is one short transaction on ``db``; the rows it returns stay
+readable afterwards (the session factory does not expire them) but are detached.
+
+Image numbers (#n) come from a per-session counter bumped with ``UPDATE ... RETURNING``, so
+two writers can never hand out the same number. Job state moves only forward: a result or
+failure is recorded once, for a job still queued or running; anything else raises
+``JobStateError`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.db import Database
+from bot.store.images import ImageStore
+from bot.store.models import (
+    FEEDBACK_GROUPS,
+    WHO_CAN_TALK,
+    Feedback,
+    GuildSettings,
+    Image,
+    Job,
+    Session,
+    Turn,
+    utcnow,
+)
+from engine.queue import DialogueTurn, JobRequest, JobResult
+
+ACTIVE_JOB_STATUSES = ("queued", "running")
+NOTHING_TO_UNDO = "There is nothing to undo."
+
+
+class NotFound(LookupError):
+    """A session, turn or job that does not exist."""
+
+
+class JobStateError(RuntimeError):
+    """The job has already ended (done, failed or cancelled); nothing was recorded."""
+
+
+@dataclass
+class Recorded:
+    """What ``record_result`` stored."""
+
+    turn: Turn  # the assistant turn (its text is the reply the user should see)
+    images: list[Image] = field(default_factory=list)  # the new images, in order
+    current_image: int | None = None  # the session's current image afterwards
+    notice: str | None = None  # set when undo/revert could not be done; also the turn's text
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    size: int
+    width: int
+    height: int
+    format: str
+
+
+# ----- sessions -----
+
+
+async def get_or_create_session(
+    db: Database, platform: str, channel_id: str | None, owner_id: str, guild_id: str | None = None
+) -> Session:
+    """The session of ``(platform, channel_id)``, created if there is none. A session without
+    a channel (a terminal conversation) is always new."""
+    if channel_id is not None:
+        found = await session_by_channel(db, platform, channel_id)
+        if found is not None:
+            return found
+    try:
+        async with db.session() as s, s.begin():
+            session = Session(platform=platform, channel_id=channel_id, owner_id=owner_id, guild_id=guild_id)
+            s.add(session)
+        return session
+    except IntegrityError:
+        # Another writer created it between our look-up and insert.
+        found = await session_by_channel(db, platform, channel_id) if channel_id is not None else None
+        if found is None:
+            raise
+        return found
+
+
+async def get_session(db: Database, session_id: int) -> Session | None:
+    async with db.session() as s:
+        return await s.get(Session, session_id)
+
+
+async def session_by_channel(db: Database, platform: str, channel_id: str) -> Session | None:
+    async with db.session() as s:
+        q = select(Session).where(Session.platform == platform, Session.channel_id == channel_id)
+        return (await s.execute(q)).scalar_one_or_none()
+
+
+# ----- turns and images -----
+
+
+async def add_user_turn(db: Database, session_id: int, author_id: str, text: str) -> Turn:
+    async with db.session() as s, s.begin():
+        turn = Turn(session_id=session_id, role="user", author_id=author_id, text=text)
+        s.add(turn)
+    return turn
+
+
+async def get_turn(db: Database, turn_id: int) -> Turn | None:
+    async with db.session() as s:
+        return await s.get(Turn, turn_id)
+
+
+async def add_image(
+    db: Database,
+    session_id: int,
+    data_sha: str,
+    size: int,
+    width: int,
+    height: int,
+    fmt: str,
+    turn_id: int,
+    parent_number: int | None,
+) -> Image:
+    """Number the image (next #n of the session) and make it the current image."""
+    async with db.session() as s, s.begin():
+        (number,) = await _allocate_numbers(s, session_id, 1)
+        image = Image(
+            session_id=session_id, number=number, sha256=data_sha, size=size, width=width,
+            height=height, format=fmt, turn_id=turn_id, parent_number=parent_number,
+        )
+        s.add(image)
+        await _set_current(s, session_id, number)
+    return image
+
+
+async def session_images(db: Database, session_id: int) -> list[Image]:
+    """Every image of the session, by number."""
+    async with db.session() as s:
+        q = select(Image).where(Image.session_id == session_id).order_by(Image.number)
+        return list((await s.execute(q)).scalars())
+
+
+async def get_image(db: Database, session_id: int, number: int) -> Image | None:
+    async with db.session() as s:
+        q = select(Image).where(Image.session_id == session_id, Image.number == number)
+        return (await s.execute(q)).scalar_one_or_none()
+
+
+async def dialogue(db: Database, session_id: int, limit: int) -> list[DialogueTurn]:
+    """The last ``limit`` turns, oldest first, each with the image numbers it added. Turns
+    of failed jobs (``error`` set) are left out."""
+    async with db.session() as s:
+        return await _dialogue(s, session_id, limit)
+
+
+def image_info(store: ImageStore, sha: str) -> ImageInfo:
+    """Size, dimensions and format of a stored image (reads only the file's header)."""
+    from PIL import Image as PILImage
+
+    path = store.path(sha)
+    with PILImage.open(path) as img:
+        return ImageInfo(path.stat().st_size, img.width, img.height, (img.format or path.suffix[1:]).lower())
+
+
+# ----- jobs -----
+
+
+RequestBuilder = Callable[[int], "JobRequest | Awaitable[JobRequest]"]
+
+
+async def enqueue_job(
+    db: Database, session_id: int, turn_id: int, user_id: str, request_builder: RequestBuilder
+) -> Job:
+    """Queue a job for ``turn_id``. In one transaction the job row is inserted (which gives
+    its id), ``request_builder(job_id)`` (sync or async; it may read but must not write the
+    database) builds the JobRequest, and the request is stored as the payload. Callers then
+    wake the workers (``DbJobQueue.notify``)."""
+    async with db.session() as s, s.begin():
+        job = Job(session_id=session_id, turn_id=turn_id, user_id=user_id, status="queued", payload={})
+        s.add(job)
+        await s.flush()
+        request = request_builder(job.id)
+        if inspect.isawaitable(request):
+            request = await request
+        if request.job_id != job.id or request.session_id != session_id:
+            raise ValueError(
+                f"request for job {request.job_id}/session {request.session_id} built for job {job.id}/session {session_id}"
+            )
+        job.payload = request.to_dict()
+    return job
+
+
+async def get_job(db: Database, job_id: int) -> Job | None:
+    async with db.session() as s:
+        return await s.get(Job, job_id)
+
+
+async def active_jobs_for_user(db: Database, user_id: str) -> int:
+    """How many of the user's jobs are queued or running."""
+    async with db.session() as s:
+        q = select(func.count(Job.id)).where(Job.user_id == user_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+        return (await s.execute(q)).scalar_one()
+
+
+async def record_result(db: Database, job_id: int, result: JobResult, store: ImageStore) -> Recorded:
+    """Store a finished job, all or nothing: the job becomes ``done`` (result JSON,
+    finished_at); an assistant turn gets the reply and the executed intent; each of
+    ``result.images`` (already in ``store``) becomes the session's next image, derived from
+    ``result.parent_image``; the current image moves to the last new one, or as undo/revert
+    say (see ``navigate``). ``job.result`` is ``result.to_dict()`` with the effective
+    ``reply`` plus ``turn_id``, ``numbers`` (the new #n), ``current_image`` and ``notice``."""
+    infos = [image_info(store, sha) for sha in result.images]  # before the transaction: file I/O
+    async with db.session() as s, s.begin():
+        job = await _finish_job(s, job_id, "done")
+        turn = Turn(session_id=job.session_id, role="assistant", text=result.reply, job_id=job_id, intent=result.intent)
+        s.add(turn)
+        await s.flush()
+
+        new_images: list[Image] = []
+        notice = None
+        if result.images:
+            numbers = await _allocate_numbers(s, job.session_id, len(result.images))
+            for number, sha, info in zip(numbers, result.images, infos):
+                image = Image(
+                    session_id=job.session_id, number=number, sha256=sha, size=info.size,
+                    width=info.width, height=info.height, format=info.format, turn_id=turn.id,
+                    parent_number=result.parent_image,
+                )
+                s.add(image)
+                new_images.append(image)
+            current = numbers[-1]
+        else:
+            session = await s.get(Session, job.session_id, populate_existing=True)
+            parents = dict((await s.execute(
+                select(Image.number, Image.parent_number).where(Image.session_id == job.session_id)
+            )).tuples().all())
+            current, notice = navigate(result.intent, session.current_image_number, parents)
+        await _set_current(s, job.session_id, current)
+        if notice:
+            turn.text = notice
+        job.result = {
+            **result.to_dict(),
+            "reply": turn.text,
+            "turn_id": turn.id,
+            "numbers": [img.number for img in new_images],
+            "current_image": current,
+            "notice": notice,
+        }
+    return Recorded(turn=turn, images=new_images, current_image=current, notice=notice)
+
+
+def navigate(intent: dict[str, Any], current: int | None, parents: dict[int, int | None]) -> tuple[int | None, str | None]:
+    """Where the current image goes for an intent that makes no image: ``undo`` goes to the
+    current image's parent, ``revert`` to ``params.image`` ("#n"). Returns the new current
+    image and, when that cannot be done (nothing to undo, no such image), a notice for the
+    user; the current image then stays. Other intents leave it as it is. ``parents`` maps
+    each image number of the session to its parent number."""
+    name = intent.get("intent")
+    if name == "undo":
+        parent = parents.get(current) if current is not None else None
+        if parent is None:
+            return current, NOTHING_TO_UNDO
+        return parent, None
+    if name == "revert":
+        ref = (intent.get("params") or {}).get("image")
+        number = _image_number(ref)
+        if number is None or number not in parents:
+            shown = f"#{number}" if number is not None else repr(ref)
+            return current, f"There is no image {shown} in this conversation."
+        return number, None
+    return current, None
+
+
+def _image_number(ref: Any) -> int | None:
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return ref
+    if isinstance(ref, str) and ref.lstrip("#").isdigit():
+        return int(ref.lstrip("#"))
+    return None
+
+
+async def record_failure(db: Database, job_id: int, error: str) -> Turn:
+    """The job failed for good: status ``failed`` with the error, and an assistant turn
+    carrying it (such turns stay out of the dialogue the intent model reads)."""
+    async with db.session() as s, s.begin():
+        job = await _finish_job(s, job_id, "failed", error=error)
+        turn = Turn(session_id=job.session_id, role="assistant", text=error, error=error, job_id=job_id)
+        s.add(turn)
+    return turn
+
+
+async def cancel_job(db: Database, job_id: int) -> bool:
+    """Cancel a queued or running job (a running one stops at its next cancellation check,
+    and whatever it delivers afterwards is dropped). False if it had already ended."""
+    async with db.session() as s, s.begin():
+        res = await s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+            .values(status="cancelled", finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return res.rowcount == 1
+
+
+# ----- feedback -----
+
+
+async def set_vote(
+    db: Database,
+    turn_id: int,
+    user_id: str,
+    kind: str,
+    *,
+    candidate: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Feedback:
+    """Record a user's feedback on a turn. Kinds of one group (👍/👎; A/B/neither;
+    correction) replace each other: one row per (turn, user, group), updated in place."""
+    group = FEEDBACK_GROUPS.get(kind)
+    if group is None:
+        raise ValueError(f"unknown feedback kind {kind!r} (one of {', '.join(FEEDBACK_GROUPS)})")
+    for attempt in range(2):
+        try:
+            async with db.session() as s, s.begin():
+                q = select(Feedback).where(
+                    Feedback.turn_id == turn_id, Feedback.user_id == user_id, Feedback.kind_group == group
+                )
+                row = (await s.execute(q)).scalar_one_or_none()
+                if row is None:
+                    row = Feedback(turn_id=turn_id, user_id=user_id, kind=kind, kind_group=group,
+                                   candidate=candidate, payload=payload)
+                    s.add(row)
+                else:
+                    row.kind, row.candidate, row.payload = kind, candidate, payload
+                    row.updated_at = utcnow()
+            return row
+        except IntegrityError:
+            if attempt:  # not a lost race: e.g. the turn does not exist
+                raise
+    raise AssertionError("unreachable")
+
+
+async def feedback_for_turn(db: Database, turn_id: int) -> list[Feedback]:
+    async with db.session() as s:
+        q = select(Feedback).where(Feedback.turn_id == turn_id).order_by(Feedback.id)
+        return list((await s.execute(q)).scalars())
+
+
+# ----- guild settings -----
+
+GUILD_FIELDS = ("enabled_pipelines", "pipeline_overrides", "limits", "who_can_talk", "ab_probability")
+
+
+async def guild_settings(db: Database, guild_id: str) -> GuildSettings:
+    """The guild's settings; a guild never configured gets the defaults (not stored)."""
+    async with db.session() as s:
+        row = await s.get(GuildSettings, guild_id)
+    return row if row is not None else _default_guild(guild_id)
+
+
+async def update_guild_settings(db: Database, guild_id: str, **changes: Any) -> GuildSettings:
+    """Change some of ``GUILD_FIELDS`` (``enabled_pipelines=None`` restores the defaults)."""
+    unknown = set(changes) - set(GUILD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown guild setting(s): {', '.join(sorted(unknown))}")
+    if "who_can_talk" in changes and changes["who_can_talk"] not in WHO_CAN_TALK:
+        raise ValueError(f"who_can_talk must be one of {WHO_CAN_TALK}")
+    if "ab_probability" in changes and not 0.0 <= float(changes["ab_probability"]) <= 1.0:
+        raise ValueError("ab_probability must be between 0 and 1")
+    async with db.session() as s, s.begin():
+        row = await s.get(GuildSettings, guild_id)
+        if row is None:
+            row = _default_guild(guild_id)
+            s.add(row)
+        for key, value in changes.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+    return row
+
+
+def _default_guild(guild_id: str) -> GuildSettings:
+    return GuildSettings(
+        guild_id=guild_id, enabled_pipelines=None, pipeline_overrides={}, limits={},
+        who_can_talk="owner", ab_probability=0.0, updated_at=utcnow(),
+    )
+
+
+# ----- helpers shared with the job queue (they run inside the caller's transaction) -----
+
+
+async def _allocate_numbers(s: AsyncSession, session_id: int, count: int) -> list[int]:
+    res = await s.execute(
+        update(Session)
+        .where(Session.id == session_id)
+        .values(image_count=Session.image_count + count)
+        .returning(Session.image_count)
+        .execution_options(synchronize_session=False)
+    )
+    last = res.scalar_one_or_none()
+    if last is None:
+        raise NotFound(f"there is no session {session_id}")
+    return list(range(last - count + 1, last + 1))
+
+
+async def _set_current(s: AsyncSession, session_id: int, number: int | None) -> None:
+    await s.execute(
+        update(Session)
+        .where(Session.id == session_id)
+        .values(current_image_number=number)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _finish_job(s: AsyncSession, job_id: int, status: str, error: str | None = None) -> Job:
+    """Move a queued/running job to a final status (guarded, so it happens once)."""
+    res = await s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+        .values(status=status, finished_at=utcnow(), error=error)
+        .execution_options(synchronize_session=False)
+    )
+    job = await s.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFound(f"there is no job {job_id}")
+    if res.rowcount != 1:
+        raise JobStateError(f"job {job_id} has already ended ({job.status})")
+    return job
+
+
+def _window(job: Job | None):
+    """Turns visible to ``job``: up to its user turn, plus the replies to earlier jobs (which
+    may have been stored after it). None: every turn."""
+    if job is None:
+        return true()
+    return or_(Turn.id <= job.turn_id, and_(Turn.role == "assistant", Turn.job_id < job.id))
+
+
+async def _dialogue(s: AsyncSession, session_id: int, limit: int, before_job: Job | None = None) -> list[DialogueTurn]:
+    if limit <= 0:
+        return []
+    q = (
+        select(Turn)
+        .where(Turn.session_id == session_id, Turn.error.is_(None), _window(before_job))
+        .order_by(Turn.id.desc())
+        .limit(limit)
+    )
+    turns = list((await s.execute(q)).scalars())[::-1]
+    added: dict[int, list[int]] = {}
+    if turns:
+        rows = await s.execute(
+            select(Image.turn_id, Image.number)
+            .where(Image.turn_id.in_([t.id for t in turns]))
+            .order_by(Image.number)
+        )
+        for turn_id, number in rows:
+            added.setdefault(turn_id, []).append(number)
+    return [DialogueTurn(role=t.role, text=t.text, images=added.get(t.id, [])) for t in turns]

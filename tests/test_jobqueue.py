@@ -1,0 +1,247 @@
+"""The DB-backed job queue on a real SQLite file: round-robin claim order, claims that never
+collide, per-session order, recovery after a dead process, retries and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import pytest
+from PIL import Image as PILImage
+
+from bot.store import repository as repo
+from bot.store.db import Database
+from bot.store.images import ImageStore
+from bot.store.jobqueue import DbJobQueue
+from bot.store.models import Job
+from engine.queue import DialogueTurn, JobQueue, JobRequest, JobResult, ProgressEvent
+
+
+def png(color: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (8, 8), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}"
+
+
+@pytest.fixture
+async def db(url):
+    database = Database(url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def store(tmp_path) -> ImageStore:
+    return ImageStore(tmp_path / "images")
+
+
+@pytest.fixture
+def queue(db, store) -> DbJobQueue:
+    return DbJobQueue(db, store, max_attempts=3)
+
+
+async def enqueue(db: Database, user: str, channel: str, text: str = "draw") -> int:
+    session = await repo.get_or_create_session(db, "discord", channel, user)
+    turn = await repo.add_user_turn(db, session.id, user, text)
+
+    async def build(job_id: int) -> JobRequest:
+        images = await repo.session_images(db, session.id)
+        return JobRequest(
+            job_id, session.id, await repo.dialogue(db, session.id, 8),
+            {img.number: img.sha256 for img in images}, None, seed=1,
+        )
+
+    return (await repo.enqueue_job(db, session.id, turn.id, user, build)).id
+
+
+async def claim_all(queue: DbJobQueue, worker: str = "w") -> list[int]:
+    ids = []
+    while (request := await queue.claim(worker)) is not None:
+        ids.append(request.job_id)
+    return ids
+
+
+def test_implements_the_engine_protocol(queue):
+    assert isinstance(queue, JobQueue)
+
+
+async def test_round_robin_serves_the_least_recently_served_user(db, queue):
+    a = [await enqueue(db, "A", f"a{i}") for i in range(3)]
+    b = await enqueue(db, "B", "b0")
+    assert [await queue.queue_position(j) for j in (*a, b)] == [1, 3, 4, 2]
+    assert await claim_all(queue) == [a[0], b, a[1], a[2]]
+    assert await queue.queue_position(a[0]) is None
+    # B, served longer ago than A, goes first again with a new request.
+    a4 = await enqueue(db, "A", "a3")
+    b2 = await enqueue(db, "B", "b1")
+    assert await claim_all(queue) == [b2, a4]
+
+
+async def test_a_session_runs_its_jobs_in_order_and_sees_earlier_results(db, queue, store):
+    first = await enqueue(db, "A", "thread", "draw a cat")
+    second = await enqueue(db, "B", "thread", "make it blue")  # queued before the cat exists
+    other = await enqueue(db, "C", "elsewhere")
+    request = await queue.claim("w")
+    assert request.job_id == first
+    assert (await queue.claim("w")).job_id == other  # `second` waits for `first`
+    assert await queue.claim("w") is None
+
+    sha = await queue.put_image(png((0, 0, 200)))
+    recorded = await queue.complete(first, JobResult({"intent": "text2image", "params": {}}, "A cat.", [sha]))
+    assert recorded.current_image == 1
+    request = await queue.claim("w")
+    assert request.job_id == second
+    assert request.dialogue == [
+        DialogueTurn("user", "draw a cat"),
+        DialogueTurn("user", "make it blue"),
+        DialogueTurn("assistant", "A cat.", [1]),
+    ]
+    assert request.image_refs == {1: sha} and request.current_image == 1
+    assert await queue.get_image(sha) == png((0, 0, 200))
+    stored = await repo.get_job(db, second)
+    assert stored.payload["current_image"] == 1  # the refreshed request is what is stored
+
+
+async def test_concurrent_claimers_never_share_a_job(url, store, db):
+    jobs = {await enqueue(db, f"user{i % 3}", f"t{i}") for i in range(12)}
+    other_db = Database(url)  # a second process: its own engine and connections
+    try:
+        q1 = DbJobQueue(db, store)
+        q2 = DbJobQueue(other_db, store)
+        claimed = await asyncio.gather(
+            claim_all(q1, "w1"), claim_all(q2, "w2"), claim_all(q1, "w3"), claim_all(q2, "w4")
+        )
+    finally:
+        await other_db.dispose()
+    flat = [j for ids in claimed for j in ids]
+    assert sorted(flat) == sorted(jobs)  # each exactly once
+    for job_id in jobs:
+        job = await repo.get_job(db, job_id)
+        assert job.status == "running" and job.attempts == 1
+
+
+async def test_recover_requeues_jobs_of_a_dead_process(url, store):
+    dead = Database(url)
+    await dead.upgrade()
+    job_id = await enqueue(dead, "A", "t")
+    assert (await DbJobQueue(dead, store).claim("dead-worker")).job_id == job_id
+    await dead.dispose()  # the process is gone; its job is still marked running
+
+    db = Database(url)
+    try:
+        queue = DbJobQueue(db, store, max_attempts=3)
+        assert await queue.claim("w") is None
+        assert await queue.recover() == 1
+        job = await repo.get_job(db, job_id)
+        assert (job.status, job.worker_id) == ("queued", None)
+        request = await queue.claim("w2")
+        assert request.job_id == job_id
+        assert (await repo.get_job(db, job_id)).attempts == 2
+
+        # A job whose attempts are spent is given up instead.
+        spent = DbJobQueue(db, store, max_attempts=2)
+        assert await spent.recover() == 0
+        job = await repo.get_job(db, job_id)
+        assert job.status == "failed" and "2 time(s)" in job.error
+        assert await spent.recover() == 0
+    finally:
+        await db.dispose()
+
+
+async def test_recover_only_the_named_workers(db, store):
+    queue = DbJobQueue(db, store)
+    j1 = await enqueue(db, "A", "t1")
+    j2 = await enqueue(db, "B", "t2")
+    await queue.claim("alive")
+    await queue.claim("dead")
+    assert await queue.recover(worker_ids=["dead"]) == 1
+    statuses = {j: (await repo.get_job(db, j)).status for j in (j1, j2)}
+    assert sorted(statuses.values()) == ["queued", "running"]
+
+
+async def test_retry_until_attempts_are_spent(db, store):
+    queue = DbJobQueue(db, store, max_attempts=2)
+    job_id = await enqueue(db, "A", "t")
+    await queue.claim("w")
+    await queue.fail(job_id, "flaky GPU", retry=True)
+    job = await repo.get_job(db, job_id)
+    assert (job.status, job.attempts, job.error) == ("queued", 1, "flaky GPU")
+    await queue.claim("w")
+    await queue.fail(job_id, "flaky GPU again", retry=True)
+    job = await repo.get_job(db, job_id)
+    assert (job.status, job.attempts, job.error) == ("failed", 2, "flaky GPU again")
+    assert await queue.claim("w") is None
+
+    no_retry = await enqueue(db, "A", "t2")
+    await queue.claim("w")
+    await queue.fail(no_retry, "cannot do that", retry=False)
+    assert (await repo.get_job(db, no_retry)).status == "failed"
+
+
+async def test_retry_delay_holds_the_job_back(db, store):
+    queue = DbJobQueue(db, store, max_attempts=3, retry_delay=60)
+    job_id = await enqueue(db, "A", "t")
+    await queue.claim("w")
+    await queue.fail(job_id, "busy", retry=True)
+    assert await queue.claim("w") is None
+    assert await queue.queue_position(job_id) == 1
+
+
+async def test_cancel_queued_and_running_jobs(db, queue, store):
+    queued = await enqueue(db, "A", "t1")
+    running = await enqueue(db, "B", "t2")
+    assert (await queue.claim("w")).job_id == queued
+    assert await repo.cancel_job(db, running) is True  # B's job, still queued
+    assert await queue.claim("w") is None
+    assert not await queue.is_cancelled(queued)
+    assert await repo.cancel_job(db, queued) is True  # now running
+    assert await queue.is_cancelled(queued)
+    # Whatever the worker delivers after the cancel is dropped.
+    sha = await queue.put_image(png((1, 2, 3)))
+    assert await queue.complete(queued, JobResult({"intent": "text2image"}, "late", [sha])) is None
+    await queue.fail(queued, "late failure", retry=True)
+    job = await repo.get_job(db, queued)
+    assert job.status == "cancelled" and job.result is None
+    assert await repo.session_images(db, job.session_id) == []
+    assert await repo.cancel_job(db, queued) is False
+
+
+async def test_wait_for_work_wakes_on_notify(queue):
+    start = time.monotonic()
+    await queue.wait_for_work(0.05)  # nothing: returns after the timeout
+    assert time.monotonic() - start >= 0.04
+    waiter = asyncio.create_task(queue.wait_for_work(30))
+    await asyncio.sleep(0)
+    queue.notify()
+    await asyncio.wait_for(waiter, 5)
+    queue.notify()  # a notify before the wait is not lost
+    await asyncio.wait_for(queue.wait_for_work(30), 5)
+
+
+async def test_progress_reaches_subscribers(queue):
+    async with queue.subscribe(7) as events, queue.subscribe(7) as also:
+        await queue.progress(ProgressEvent(7, "running", intent="text2image"))
+        await queue.progress(ProgressEvent(8, "running"))  # another job: not delivered
+        await queue.progress(ProgressEvent(7, "step", step=1, total=4))
+        assert [e.stage for e in (events.get_nowait(), events.get_nowait())] == ["running", "step"]
+        assert also.qsize() == 2 and events.empty()
+    await queue.progress(ProgressEvent(7, "step", step=2, total=4))  # nobody listens: fine
+    assert queue._subscribers == {}
+
+
+async def test_an_unreadable_request_fails_instead_of_jamming(db, queue):
+    bad = await enqueue(db, "A", "t1")
+    good = await enqueue(db, "B", "t2")
+    async with db.session() as s, s.begin():
+        job = await s.get(Job, bad)
+        job.payload = {"garbage": True}
+    assert (await queue.claim("w")).job_id == good
+    job = await repo.get_job(db, bad)
+    assert job.status == "failed" and "could not be read" in job.error
