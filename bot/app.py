@@ -1,0 +1,56 @@
+"""Assembling the embedded default: store, queue, conversation and (unless workers are
+remote) an in-process worker, in one process. Front ends enter ``embedded(...)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.conversation import Conversation
+from bot.store.db import Database, upgrade
+from bot.store.images import ImageStore
+from bot.store.jobqueue import DbJobQueue
+from engine.config import Settings
+from engine.registry import Registry
+from engine.runtime import Engine
+from engine.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    conversation: Conversation
+    queue: DbJobQueue
+    engine: Engine | None
+
+
+@contextlib.asynccontextmanager
+async def embedded(settings: Settings, engine: Engine | None = None) -> AsyncIterator[App]:
+    """Apply migrations, resume jobs a dead process left behind, and run the worker."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(upgrade, settings.db_url)
+    db = Database(settings.db_url)
+    images = ImageStore(settings.data_dir / "images")
+    queue = DbJobQueue(db, images, max_attempts=settings.queue.max_attempts)
+    resumed = await queue.recover()
+    if resumed:
+        log.info("resuming %d job(s) left unfinished by an earlier process", resumed)
+    registry = engine.registry if engine else Registry.from_settings(settings)
+    conversation = Conversation(settings, db, images, queue, registry)
+    stop = asyncio.Event()
+    worker_task = None
+    if settings.queue.mode == "inprocess":
+        engine = engine or Engine(settings, registry)
+        worker_task = asyncio.create_task(Worker(queue, engine).run(stop), name="dialogdraw-worker")
+    try:
+        yield App(settings, conversation, queue, engine)
+    finally:
+        stop.set()
+        if worker_task is not None:
+            await worker_task
+        await db.dispose()

@@ -1,0 +1,34 @@
+"""Test-wide setup: nothing may reach a network or a model hub."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from engine.config import DEFAULT_CONFIG, load_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """One data directory per test run: tiny models are built once and shared."""
+    return tmp_path_factory.mktemp("dialogdraw-data")
+
+
+@pytest.fixture
+def tiny_settings(tiny_root, tmp_path):
+    """The repository's config on the tiny profile, with a fresh database per test."""
+    return load_settings(
+        DEFAULT_CONFIG,
+        profile="tiny",
+        data_dir=tiny_root,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
+    )
