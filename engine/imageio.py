@@ -14,6 +14,7 @@ import warnings
 from PIL import Image, UnidentifiedImageError
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP"}
 
 
 class ImageRejected(ValueError):
@@ -37,6 +38,9 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        claimed = next((fmt for sig, fmt in _SIGNATURES.items() if data.startswith(sig)), None)
+        if claimed or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+            raise ImageRejected(f"the file looks like a {claimed or 'WEBP'} image but is corrupt") from None
         raise ImageRejected(
             "the file is not an image I can read (accepted: " + ", ".join(ACCEPTED_FORMATS) + ")"
         ) from None

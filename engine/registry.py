@@ -49,6 +49,8 @@ class RunContext:
     seed: int
     response: str = ""
     dialogue_text: str = ""
+    # per-guild defaults for this instance; they win over the instance's config defaults
+    overrides: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[int, int], None] = lambda step, total: None
     cancelled: Callable[[], bool] = lambda: False
 

@@ -83,24 +83,7 @@ class Engine:
         else:
             raw = self.irpem.propose(request.dialogue, request.current_image, request.enabled)
         intent = self.registry.validate(raw, request.enabled)
-        intent = self._with_overrides(intent, request)
         return Understanding(intent, raw, time.perf_counter() - start)
-
-    def _with_overrides(self, intent: ValidIntent, request: "JobRequest") -> ValidIntent:
-        """Per-instance defaults (config, then guild overrides) fill inputs the IRPEM left unset."""
-        if intent.kind is None:
-            return intent
-        defaults = {
-            **self.registry.instances[intent.intent].defaults,
-            **request.overrides.get(intent.intent, {}),
-        }
-        explicit = intent.inputs.model_dump(exclude_unset=True)
-        merged = {**defaults, **explicit}
-        try:
-            inputs = type(intent.inputs).model_validate(merged)
-        except Exception as err:
-            raise IntentError(f"{intent.intent}: a configured default is invalid ({err})") from None
-        return ValidIntent(intent.intent, inputs, intent.response, intent.kind)
 
     # ----- step 2: which images does it act on? -----
 
@@ -149,6 +132,7 @@ class Engine:
             seed=request.seed,
             response=intent.response,
             dialogue_text="\n".join(f"{t.role}: {t.text}" for t in request.dialogue[-4:]),
+            overrides=request.overrides.get(intent.intent, {}),
             progress=progress,
             cancelled=cancelled,
         )
