@@ -156,15 +156,20 @@ class Conversation:
         """Wait for a job to end, passing its progress events on; return what happened."""
         async with self.queue.subscribe(job_id) as events:
             while True:
+                # The row is the truth (remote workers send no events): read it at the start,
+                # when this process reports the end, and at each poll interval.
                 outcome = await self.outcome(job_id)
                 if outcome is not None:
                     return outcome
                 try:
-                    event = await asyncio.wait_for(events.get(), timeout=self.settings.queue.poll_seconds)
+                    while True:
+                        event = await asyncio.wait_for(events.get(), timeout=self.settings.queue.poll_seconds)
+                        if event.stage == "finished":
+                            break
+                        if on_progress is not None:
+                            await on_progress(event)
                 except TimeoutError:
-                    continue
-                if on_progress is not None and event.stage != "finished":
-                    await on_progress(event)
+                    pass
 
     async def outcome(self, job_id: int) -> JobOutcome | None:
         """The job's outcome if it has ended, else None."""
