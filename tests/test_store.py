@@ -151,6 +151,18 @@ async def test_undo_and_revert_move_the_current_image(db, store):
     assert (r.current_image, r.notice, r.turn.text) == (3, None, "Hello!")
 
 
+async def test_undo_after_a_new_generation_returns_to_the_picture_it_replaced(db, store):
+    session = await repo.get_or_create_session(db, "terminal", None, "u")
+    await finish(db, store, await user_job(db, session.id, "a fox"), "text2image", [png((1, 1, 1))])  # #1
+    await finish(db, store, await user_job(db, session.id, "a cat"), "text2image", [png((2, 2, 2))])  # #2
+    images = await repo.session_images(db, session.id)
+    assert [(i.parent_number, i.replaced_number) for i in images] == [(None, None), (None, 1)]
+    r = await finish(db, store, await user_job(db, session.id, "undo"), "undo", reply="Undone.")
+    assert (r.current_image, r.notice) == (1, None)
+    r = await finish(db, store, await user_job(db, session.id, "undo"), "undo")
+    assert (r.current_image, r.notice) == (1, repo.NOTHING_TO_UNDO)
+
+
 def test_navigate_rules():
     parents = {1: None, 2: 1, 3: 2, 4: None}
     undo = {"intent": "undo", "params": {}}

@@ -146,6 +146,8 @@ class Image(Base):
     format: Mapped[str] = mapped_column(String(16))  # "png", "jpeg", ...
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"), index=True)  # producing turn
     parent_number: Mapped[int | None] = mapped_column(Integer)  # lineage: derived from #parent
+    # the image that was current when this one arrived: where undo goes back to
+    replaced_number: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -129,9 +129,11 @@ async def add_image(
     """Number the image (next #n of the session) and make it the current image."""
     async with db.session() as s, s.begin():
         (number,) = await _allocate_numbers(s, session_id, 1)
+        session = await s.get(Session, session_id, populate_existing=True)
         image = Image(
             session_id=session_id, number=number, sha256=data_sha, size=size, width=width,
             height=height, format=fmt, turn_id=turn_id, parent_number=parent_number,
+            replaced_number=session.current_image_number,
         )
         s.add(image)
         await _set_current(s, session_id, number)
@@ -223,6 +225,7 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
 
         new_images: list[Image] = []
         notice = None
+        session = await s.get(Session, job.session_id, populate_existing=True)
         if result.images:
             numbers = await _allocate_numbers(s, job.session_id, len(result.images))
             for number, sha, info in zip(numbers, result.images, infos):
@@ -230,16 +233,16 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
                     session_id=job.session_id, number=number, sha256=sha, size=info.size,
                     width=info.width, height=info.height, format=info.format, turn_id=turn.id,
                     parent_number=result.parent_image,
+                    replaced_number=session.current_image_number,
                 )
                 s.add(image)
                 new_images.append(image)
             current = numbers[-1]
         else:
-            session = await s.get(Session, job.session_id, populate_existing=True)
-            parents = dict((await s.execute(
-                select(Image.number, Image.parent_number).where(Image.session_id == job.session_id)
+            replaced = dict((await s.execute(
+                select(Image.number, Image.replaced_number).where(Image.session_id == job.session_id)
             )).tuples().all())
-            current, notice = navigate(result.intent, session.current_image_number, parents)
+            current, notice = navigate(result.intent, session.current_image_number, replaced)
         await _set_current(s, job.session_id, current)
         if notice:
             turn.text = notice
@@ -254,22 +257,23 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
     return Recorded(turn=turn, images=new_images, current_image=current, notice=notice)
 
 
-def navigate(intent: dict[str, Any], current: int | None, parents: dict[int, int | None]) -> tuple[int | None, str | None]:
-    """Where the current image goes for an intent that makes no image: ``undo`` goes to the
-    current image's parent, ``revert`` to ``params.image`` ("#n"). Returns the new current
-    image and, when that cannot be done (nothing to undo, no such image), a notice for the
-    user; the current image then stays. Other intents leave it as it is. ``parents`` maps
-    each image number of the session to its parent number."""
+def navigate(intent: dict[str, Any], current: int | None, replaced: dict[int, int | None]) -> tuple[int | None, str | None]:
+    """Where the current image goes for an intent that makes no image: ``undo`` goes back to
+    the image that was current when the current one arrived (an edit's source, or the
+    picture a new generation replaced), ``revert`` to ``params.image`` ("#n"). Returns the
+    new current image and, when that cannot be done (nothing to undo, no such image), a
+    notice for the user; the current image then stays. Other intents leave it as it is.
+    ``replaced`` maps each image number of the session to the image it replaced."""
     name = intent.get("intent")
     if name == "undo":
-        parent = parents.get(current) if current is not None else None
-        if parent is None:
+        before = replaced.get(current) if current is not None else None
+        if before is None:
             return current, NOTHING_TO_UNDO
-        return parent, None
+        return before, None
     if name == "revert":
         ref = (intent.get("params") or {}).get("image")
         number = _image_number(ref)
-        if number is None or number not in parents:
+        if number is None or number not in replaced:
             shown = f"#{number}" if number is not None else repr(ref)
             return current, f"There is no image {shown} in this conversation."
         return number, None

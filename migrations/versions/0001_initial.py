@@ -117,6 +117,7 @@ def upgrade() -> None:
         sa.Column("format", sa.String(length=16), nullable=False),
         sa.Column("turn_id", sa.Integer(), nullable=False),
         sa.Column("parent_number", sa.Integer(), nullable=True),
+        sa.Column("replaced_number", sa.Integer(), nullable=True),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["session_id"], ["sessions.id"], name=op.f("fk_images_session_id_sessions"), ondelete="CASCADE"
