@@ -2,8 +2,9 @@
 constrained decoding.
 
 The ``slow`` tests load SmolLM2-135M-Instruct once per module. Its converted checkpoint is
-cached in ``$DIALOGDRAW_TEST_CACHE`` (default ``<repo>/data/test-cache``, git-ignored), so
-only the first run on a machine pays the ~25 s GGUF conversion.
+cached where ``dialogdraw`` itself keeps it, under the shared test data directory
+(``SHARED_DATA`` in conftest), so only the first run on a machine pays the ~25 s GGUF
+conversion, and the CLI tests reuse it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from engine.irpem.prompt import (
 from engine.irpem.smollm2 import CHECKPOINT_DIRNAME, resolve_base, smollm2_checkpoint
 from engine.queue import DialogueTurn
 from engine.registry import BUILTINS, Registry
+from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("DIALOGDRAW_TEST_CACHE", REPO / "data" / "test-cache"))
+CACHE = SHARED_DATA / "models"
 
 
 def U(text: str, *images: int) -> DialogueTurn:

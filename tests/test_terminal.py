@@ -19,6 +19,7 @@ from engine.imageio import encode_png
 from engine.irpem.scripted import ScriptedIrpem
 from engine.registry import Registry
 from engine.runtime import Engine
+from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,10 +92,10 @@ def test_bad_config_exits_2_naming_the_key(monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_readme_run_command_with_the_real_intent_model(tiny_root, tmp_path):
+def test_readme_run_command_with_the_real_intent_model(tmp_path):
     """The README's main job: `dialogdraw chat --profile tiny < examples/fox.txt`, with the
     real (untrained) SmolLM2 choosing the intents: every turn gets a reply and an intent."""
-    env = {**os.environ, "DIALOGDRAW_DATA_DIR": str(tiny_root),
+    env = {**os.environ, "DIALOGDRAW_DATA_DIR": str(SHARED_DATA),
            "DIALOGDRAW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", "--profile", "tiny"],
