@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Callable
 
-log = logging.getLogger(__name__)
+from engine.cachedir import build_once
+
 
 # Bump when a builder changes: cached directories of another version are rebuilt.
 TINY_VERSION = "1"
-_MARKER = ".tiny-version"
 # Native output size of the tiny diffusion models (pixels); UNet latents are 1/8 of it.
 TINY_IMAGE_SIZE = 64
 
@@ -219,48 +214,12 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "blip-vqa": build_blip_vqa,
 }
 
-_lock = threading.Lock()
-
-
-def _is_current(path: Path) -> bool:
-    marker = path / _MARKER
-    return marker.is_file() and marker.read_text().strip() == TINY_VERSION
-
-
 def ensure_tiny(family: str, root: Path) -> Path:
     """Return ``root/<family>``, building the tiny model there first if it is missing or was
-    built by another version of the builders. Safe against concurrent callers (threads of
-    this process and other processes: the last step is an atomic directory rename)."""
+    built by another version of the builders (see ``engine.cachedir.build_once``)."""
     if family not in BUILDERS:
         raise KeyError(f"no tiny builder for model family {family!r} (known: {', '.join(BUILDERS)})")
-    root = Path(root)
-    target = root / family
-    if _is_current(target):
-        return target
-    with _lock:
-        if _is_current(target):
-            return target
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
-        try:
-            started = time.perf_counter()
-            log.info("building tiny %s model in %s", family, target)
-            BUILDERS[family](tmp)
-            (tmp / _MARKER).write_text(TINY_VERSION + "\n")
-            if target.exists():  # stale version: move it aside, then replace
-                stale = Path(tempfile.mkdtemp(prefix=f".{family}-stale-", dir=root))
-                os.replace(target, stale / family)
-                shutil.rmtree(stale, ignore_errors=True)
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                # another process finished first; its copy is as good as ours
-                if not _is_current(target):
-                    raise
-            log.info("built tiny %s model in %.1f s", family, time.perf_counter() - started)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_once(Path(root) / family, TINY_VERSION, BUILDERS[family], f"tiny {family} model")
 
 
 def build_all(root: Path) -> dict[str, Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import tiny_models
+from engine import cachedir, tiny_models
 from engine.config import DEFAULT_CONFIG, load_settings
 from engine.models import ModelCache, UnknownModel
 
@@ -61,11 +61,11 @@ def test_ensure_tiny_crash_leaves_nothing(tmp_path, monkeypatch):
 def test_ensure_tiny_rebuilds_stale_version(tmp_path, monkeypatch):
     stale = tmp_path / "swin2sr"
     stale.mkdir()
-    (stale / ".tiny-version").write_text("0")
+    (stale / cachedir.MARKER).write_text("0")
     (stale / "junk").write_text("old")
     monkeypatch.setitem(tiny_models.BUILDERS, "swin2sr", lambda out: (out / "new").write_text("x"))
     assert tiny_models.ensure_tiny("swin2sr", tmp_path) == stale
-    assert sorted(p.name for p in stale.iterdir()) == [".tiny-version", "new"]
+    assert sorted(p.name for p in stale.iterdir()) == sorted([cachedir.MARKER, "new"])
 
 
 def test_ensure_tiny_unknown_family(tmp_path):

@@ -13,25 +13,19 @@ imports the ``llm`` CLI, which is not installed.
 from __future__ import annotations
 
 import importlib.util
-import logging
-import os
-import shutil
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from engine.cachedir import build_once
 
 if TYPE_CHECKING:
     from engine.config import IrpemSettings
 
-log = logging.getLogger(__name__)
 
 SMOLLM2_ALIAS = "smollm2"
 CHECKPOINT_DIRNAME = "smollm2-135m-instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_DONE_MARKER = "dialogdraw-converted.txt"
-_lock = threading.Lock()
+CONVERSION_VERSION = "1"
 
 
 def smollm2_gguf_path() -> Path:
@@ -48,10 +42,6 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-def _is_complete(path: Path) -> bool:
-    return (path / _DONE_MARKER).is_file() and (path / "config.json").is_file()
-
-
 def smollm2_checkpoint(cache_root: Path) -> Path:
     """Return a transformers checkpoint directory of SmolLM2-135M-Instruct under
     ``cache_root``, converting the packaged GGUF the first time (~25 s on CPU).
@@ -59,59 +49,32 @@ def smollm2_checkpoint(cache_root: Path) -> Path:
     The conversion writes into a temporary directory next to the target and renames it
     into place, so a crash or a concurrent converter never leaves a half-written checkpoint.
     """
-    cache_root = Path(cache_root)
-    target = cache_root / CHECKPOINT_DIRNAME
-    if _is_complete(target):
-        return target
-    with _lock:
-        if _is_complete(target):
-            return target
-        cache_root.mkdir(parents=True, exist_ok=True)
-        gguf = smollm2_gguf_path()
-        log.info("converting %s into a transformers checkpoint at %s (once, ~25 s)...", gguf.name, target)
-        started = time.monotonic()
+    return build_once(Path(cache_root) / CHECKPOINT_DIRNAME, CONVERSION_VERSION, _convert,
+                      f"a transformers checkpoint of {GGUF_NAME} (once, ~25 s)")
 
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tmp = Path(tempfile.mkdtemp(prefix=f".{CHECKPOINT_DIRNAME}-", dir=cache_root))
-        try:
-            loaded = AutoModelForCausalLM.from_pretrained(
-                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-            )
-            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            config = loaded.config
-            if hasattr(config, "quantization_config"):
-                del config.quantization_config
-            fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-            missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
-            # tied embeddings may show up as "missing" lm_head; anything else is a real error
-            missing = [k for k in missing if not k.startswith("lm_head")]
-            if missing or unexpected:
-                raise RuntimeError(
-                    f"SmolLM2 conversion: state dict mismatch (missing {missing[:5]}, "
-                    f"unexpected {unexpected[:5]})"
-                )
-            fresh.tie_weights()
-            fresh.generation_config = loaded.generation_config
-            fresh.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            (tmp / _DONE_MARKER).write_text(f"converted from {gguf}\n")
-            del loaded, fresh
-            if _is_complete(target):  # another process converted it meanwhile
-                return target
-            if target.exists():  # an incomplete leftover from an older crash
-                shutil.rmtree(target)
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                if not _is_complete(target):  # someone else won the race with a good copy?
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        log.info("SmolLM2 checkpoint ready at %s (%.1f s)", target, time.monotonic() - started)
-    return target
+def _convert(out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    # tied embeddings may show up as "missing" lm_head; anything else is a real error
+    missing = [k for k in missing if not k.startswith("lm_head")]
+    if missing or unexpected:
+        raise RuntimeError(
+            f"SmolLM2 conversion: state dict mismatch (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    fresh.tie_weights()
+    fresh.generation_config = loaded.generation_config
+    fresh.save_pretrained(out)
+    tok.save_pretrained(out)
 
 
 def resolve_base(settings: "IrpemSettings", data_dir: Path) -> str:
