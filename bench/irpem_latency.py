@@ -112,6 +112,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="where the converted SmolLM2 lives")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: float32 on CPU)")
+    parser.add_argument("--quantize", choices=["none", "int8"], default=None,
+                        help="override [irpem] quantize (default from config: int8 on CPU)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -121,6 +123,8 @@ def main() -> None:
     settings = load_settings(args.config, **overrides)
     if args.threads:
         settings.irpem.threads = args.threads
+    if args.quantize:
+        settings.irpem.quantize = args.quantize
     registry = Registry.from_settings(settings)
 
     import torch
@@ -157,7 +161,7 @@ def main() -> None:
     full_prefix = irpem.prefix_token_count(None)
     print()
     print(f"IRPEM latency per turn: {settings.irpem.base}, {len(turns)} turns, "
-          f"{torch.get_num_threads()} CPU threads, {irpem.model.dtype}, greedy, constrained decoding")
+          f"{torch.get_num_threads()} CPU threads, {irpem.model.dtype}{' + int8 linears' if irpem.quantized else ''}, greedy, constrained decoding")
     print(f"prefix (system + catalog, all intents): {full_prefix} tokens; "
           f"mean prompt {statistics.mean(prompt_tokens):.0f} tokens; "
           f"mean generated {statistics.mean(new_tokens):.1f} tokens "

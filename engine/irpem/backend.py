@@ -131,10 +131,14 @@ class TransformersIrpem:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, settings.adapter)
+        self.quantized = settings.quantize == "int8" and self.device.type == "cpu"
+        if self.quantized:
+            model = _int8_linears(model)
         self.model = model.to(self.device).eval()
         log.info(
-            "IRPEM loaded: %s%s on %s (%.1f s)", base,
+            "IRPEM loaded: %s%s on %s%s (%.1f s)", base,
             f" + adapter {settings.adapter}" if settings.adapter else "", self.device,
+            ", int8 linears" if self.quantized else "",
             time.perf_counter() - started,
         )
 
@@ -321,6 +325,20 @@ class TransformersIrpem:
             decode_seconds=clock.stamps[-1] - clock.stamps[1] if len(clock.stamps) > 2 else 0.0,
         )
         return text
+
+
+def _int8_linears(model: Any) -> Any:
+    """Dynamic int8 quantization of every Linear layer (weights int8, activations quantized
+    per call). A LoRA adapter is merged into the base first, so it is quantized with it."""
+    import warnings
+
+    import torch
+
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    with warnings.catch_warnings():  # torch.ao's deprecation notice points at torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _for_grammar(schema: Any) -> Any:
