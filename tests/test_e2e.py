@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from PIL import Image
@@ -16,7 +17,10 @@ from bot.store.models import Image as ImageRow
 from bot.store.models import Job, Turn
 from engine.imageio import encode_png
 from engine.irpem.scripted import ScriptedIrpem
-from engine.registry import Registry
+from pydantic import Field
+
+from engine.config import PipelineInstance
+from engine.registry import Cancelled, Inputs, PipelineKind, PipelineOutput, Registry, register_kind
 from engine.runtime import Engine
 
 
@@ -133,3 +137,63 @@ async def test_job_left_running_by_a_dead_process_is_resumed_at_start(tiny_setti
         assert len(jobs) == 1 and jobs[0].attempts == 2
         turns = await rows(app, Turn, session_id=sid)
         assert [t.role for t in turns] == ["user", "assistant"]
+
+
+class SlowSteps(Inputs):
+    steps: int = Field(default=200, ge=1, le=1000)
+
+
+@register_kind
+class SlowKind(PipelineKind):
+    """A test-only kind: many slow steps, each reporting progress and honouring cancel."""
+
+    kind = "test_slow"
+    type = "generate"
+    description = "Test kind that takes a while."
+    Inputs = SlowSteps
+    stopped_at: int | None = None
+
+    def __call__(self, inputs, ctx):
+        for step in range(inputs.steps):
+            if ctx.cancelled():
+                SlowKind.stopped_at = step
+                raise Cancelled()
+            time.sleep(0.02)
+            ctx.progress(step + 1, inputs.steps)
+        return PipelineOutput(images=[Image.new("RGB", (8, 8))])
+
+
+@pytest.mark.slow
+async def test_cancel_stops_a_running_job_and_the_worker_goes_on(tiny_settings):
+    settings = tiny_settings.model_copy(
+        update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="slow", kind="test_slow")]}
+    )
+    engine = scripted_engine(settings, [
+        {"intent": "slow", "params": {}, "response": ""},
+        {"intent": "chat", "params": {}, "response": "Still here."},
+    ])
+    SlowKind.stopped_at = None
+    async with embedded(settings, engine=engine) as app:
+        conv = app.conversation
+        sid = await conv.session_for("terminal", None, "jo")
+        receipt = await conv.user_turn(sid, "jo", "take your time")
+        steps = []
+
+        async def on_progress(ev):
+            if ev.stage == "step":
+                steps.append(ev.step)
+                if len(steps) == 3:
+                    assert await conv.cancel(receipt.job_id)
+
+        outcome = await asyncio.wait_for(conv.wait(receipt.job_id, on_progress), 60)
+        assert outcome.status == "cancelled" and outcome.images == []
+        for _ in range(100):  # the worker notices at its next cancel poll
+            if SlowKind.stopped_at is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert SlowKind.stopped_at is not None and 3 <= SlowKind.stopped_at < 200
+        nxt = await conv.user_turn(sid, "jo", "are you there?")
+        reply = await asyncio.wait_for(conv.wait(nxt.job_id), 30)
+        assert reply.status == "done" and reply.reply == "Still here."
+        assert [j.status for j in await rows(app, Job, session_id=sid)] == ["cancelled", "done"]
+        assert await rows(app, ImageRow, session_id=sid) == []
