@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 PipelineType = Literal["generate", "edit", "describe", "chat"]
 
 # "#3" names the third image of a session (attachments and outputs alike).
-ImageRef = Annotated[str, Field(pattern=r"^#[1-9][0-9]{0,3}$", max_length=5)]
+IMAGE_REF_PATTERN = r"^#[1-9][0-9]{0,3}$"
+ImageRef = Annotated[str, Field(pattern=IMAGE_REF_PATTERN, max_length=5)]
+# Up to this many images, decoding lists the existing refs; beyond, the pattern stands.
+MAX_LISTED_IMAGES = 64
+NEEDS_AN_IMAGE_BUILTINS = ("undo", "revert")
 Prompt = Annotated[str, Field(min_length=1, max_length=300)]
 SHORT_TEXT = 120
 RESPONSE_MAX_CHARS = 160
@@ -214,8 +218,16 @@ class Registry:
             return BUILTINS[intent].Inputs
         return self.kind_of(intent).Inputs
 
-    def intents(self, enabled: list[str] | None = None) -> list[str]:
-        return self.enabled_ids(enabled) + list(BUILTINS)
+    def intents(self, enabled: list[str] | None = None, has_images: bool = True) -> list[str]:
+        """The intents on offer; without any image in the session, those that act on an
+        image (edit and describe kinds, undo, revert) cannot run and are left out."""
+        ids = self.enabled_ids(enabled) + list(BUILTINS)
+        if has_images:
+            return ids
+        return [
+            i for i in ids
+            if i not in NEEDS_AN_IMAGE_BUILTINS and (i in BUILTINS or not self.kind_of(i).needs_image)
+        ]
 
     def catalog(self, enabled: list[str] | None = None) -> list[dict[str, Any]]:
         rows = []
@@ -241,14 +253,22 @@ class Registry:
         return "\n".join(lines)
 
     def output_schema(
-        self, enabled: list[str] | None = None, response_max_chars: int = RESPONSE_MAX_CHARS
+        self,
+        enabled: list[str] | None = None,
+        response_max_chars: int = RESPONSE_MAX_CHARS,
+        images: int | None = None,
     ) -> dict[str, Any]:
         """JSON schema of a valid IRPEM output for these intents: one branch per intent,
-        so decoding constrained to it always names an enabled intent with its inputs."""
+        so decoding constrained to it always names an enabled intent with its inputs.
+        With ``images`` (how many the session has, numbered #1..#images), the schema also
+        offers only intents that can run and image references that exist."""
         branches = []
-        for i in self.intents(enabled):
+        has_images = images is None or images > 0
+        for i in self.intents(enabled, has_images):
             params = _inline_refs(self.inputs_model(i).model_json_schema())
             params.pop("title", None)
+            if images is not None and images <= MAX_LISTED_IMAGES:
+                params = _existing_refs_only(params, images)
             branches.append({
                 "type": "object",
                 "properties": {
@@ -308,6 +328,19 @@ def _param_summary(model: type[BaseModel]) -> str:
     for name, f in model.model_fields.items():
         parts.append(name if f.is_required() else f"{name}?")
     return ", ".join(parts)
+
+
+def _existing_refs_only(schema: Any, images: int) -> Any:
+    """Replace the image-ref pattern by the list of refs that exist (none: null only)."""
+    if isinstance(schema, dict):
+        if schema.get("pattern") == IMAGE_REF_PATTERN:
+            if images == 0:
+                return {"type": "null"}
+            return {"enum": [f"#{n}" for n in range(1, images + 1)]}
+        return {k: _existing_refs_only(v, images) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_existing_refs_only(v, images) for v in schema]
+    return schema
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

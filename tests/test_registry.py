@@ -91,3 +91,16 @@ def test_unknown_kind_and_reserved_ids_fail_at_start():
         Registry([PipelineInstance(id="x1", kind="nope")])
     with pytest.raises(ValueError, match="reserved"):
         Registry([PipelineInstance(id="undo", kind="chat")])
+
+
+def test_schema_for_a_session_offers_only_what_can_run(registry):
+    without = registry.output_schema(images=0)
+    consts = [b["properties"]["intent"]["const"] for b in without["anyOf"]]
+    assert consts == ["text2image", "chat", "clarify"]  # nothing to edit, describe or undo yet
+    two = registry.output_schema(images=2)
+    revert = next(b for b in two["anyOf"] if b["properties"]["intent"]["const"] == "revert")
+    assert revert["properties"]["params"]["properties"]["image"] == {"enum": ["#1", "#2"]}
+    assert len(two["anyOf"]) == len(registry.intents())
+    # beyond the listing limit the general pattern stands
+    many = json.dumps(registry.output_schema(images=1000))
+    assert "#1000" not in many and "^#[1-9][0-9]{0,3}$" in many

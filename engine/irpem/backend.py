@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.irpem.prompt import build_messages, encode_prompt, reserved_strings
 from engine.irpem.smollm2 import resolve_base
-from engine.registry import IntentError
+from engine.registry import MAX_LISTED_IMAGES, IntentError
 
 if TYPE_CHECKING:
     from engine.config import IrpemSettings
@@ -44,6 +44,7 @@ FALLBACK_RESPONSE = "Sorry, I didn't quite catch that. Could you say it another 
 SAMPLE_TEMPERATURE = 0.8
 SAMPLE_TOP_P = 0.95
 _MAX_CACHED_SETS = 8
+_MAX_CACHED_GRAMMARS = 64
 
 
 def fallback_output() -> str:
@@ -160,6 +161,7 @@ class TransformersIrpem:
         self._compiler = xgr.GrammarCompiler(info)
         self._reserved = reserved_strings(self.tokenizer)
         self._states: OrderedDict[tuple[str, ...], _EnabledState] = OrderedDict()
+        self._grammars: OrderedDict[tuple[tuple[str, ...], int], Any] = OrderedDict()
         self._lock = threading.RLock()
         self.last_stats = ProposeStats()
 
@@ -183,6 +185,27 @@ class TransformersIrpem:
         while len(self._states) > _MAX_CACHED_SETS:
             self._states.popitem(last=False)
         return state
+
+    def _grammar(self, state: _EnabledState, enabled: list[str] | None, images: int) -> Any:
+        """The grammar for this turn: only intents that can run with ``images`` images in
+        the session, and only references to those images. The prompt (and its cached
+        prefix) is the same for every image count; only decoding narrows. Once the first
+        compile is done, each new count compiles in well under 0.1 s."""
+        if images > MAX_LISTED_IMAGES:
+            return state.grammar
+        key = (state.intents, images)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            schema = _for_grammar(self.registry.output_schema(enabled, self.settings.response_max_chars, images))
+            grammar = self._compiler.compile_json_schema(
+                json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True
+            )
+            self._grammars[key] = grammar
+            while len(self._grammars) > _MAX_CACHED_GRAMMARS:
+                self._grammars.popitem(last=False)
+        else:
+            self._grammars.move_to_end(key)
+        return grammar
 
     def _prefix_cache(self, state: _EnabledState) -> Any:
         import torch
@@ -269,7 +292,7 @@ class TransformersIrpem:
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.pad_token_id,
             # a fresh processor per call: it holds the grammar matcher's state
-            logits_processor=[xgr_hf.LogitsProcessor(state.grammar)],
+            logits_processor=[xgr_hf.LogitsProcessor(self._grammar(state, enabled, _image_count(dialogue, current_image)))],
         )
         if sample:
             kwargs.update(do_sample=True, temperature=SAMPLE_TEMPERATURE, top_p=SAMPLE_TOP_P, top_k=0)
@@ -325,6 +348,11 @@ class TransformersIrpem:
             decode_seconds=clock.stamps[-1] - clock.stamps[1] if len(clock.stamps) > 2 else 0.0,
         )
         return text
+
+
+def _image_count(dialogue: Sequence["DialogueTurn"], current_image: int | None) -> int:
+    """Images are numbered 1..N in a session; N is the highest number the IRPEM can see."""
+    return max([current_image or 0, *(n for turn in dialogue for n in turn.images)])
 
 
 def _int8_linears(model: Any) -> Any:
