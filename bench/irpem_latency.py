@@ -141,6 +141,7 @@ def main() -> None:
     times: dict[bool, list[float]] = {True: [], False: []}
     prefill: dict[bool, list[float]] = {True: [], False: []}
     per_token: list[float] = []
+    decode_shares: list[float] = []  # with reuse: decoding time / whole turn, per turn
     new_tokens, prompt_tokens, fallbacks, mismatches = [], [], 0, 0
     for dialogue, current, enabled in turns:
         outs = {}
@@ -152,6 +153,8 @@ def main() -> None:
             prefill[reuse].append(irpem.last_stats.prefill_seconds)
             if irpem.last_stats.new_tokens > 1:
                 per_token.append(irpem.last_stats.decode_seconds / (irpem.last_stats.new_tokens - 1))
+            if reuse:
+                decode_shares.append(irpem.last_stats.decode_seconds / irpem.last_stats.seconds)
         stats = irpem.last_stats
         new_tokens.append(stats.new_tokens)
         prompt_tokens.append(stats.prompt_tokens)
@@ -176,8 +179,8 @@ def main() -> None:
     ratio95 = percentile(times[False], .95) / percentile(times[True], .95)
     print(f"speed-up from reuse: p50 x{ratio50:.2f}, p95 x{ratio95:.2f}")
     step = statistics.median(per_token)
-    decode_share = statistics.mean(new_tokens) * step / statistics.mean(times[True])
-    print(f"decoding: {step * 1000:.0f} ms per generated token (median); with reuse, decoding is "
+    decode_share = statistics.median(decode_shares)
+    print(f"decoding: {step * 1000:.0f} ms per generated token (median); with reuse, decoding is a median "
           f"{decode_share:.0%} of a turn")
     for n in (15, 20):
         print(f"projected with reuse for a {n}-token answer: "
