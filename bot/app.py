@@ -27,6 +27,7 @@ class App:
     conversation: Conversation
     queue: DbJobQueue
     engine: Engine | None
+    worker: Worker | None  # None when workers are remote
 
 
 @contextlib.asynccontextmanager
@@ -43,12 +44,13 @@ async def embedded(settings: Settings, engine: Engine | None = None) -> AsyncIte
     registry = engine.registry if engine else Registry.from_settings(settings)
     conversation = Conversation(settings, db, images, queue, registry)
     stop = asyncio.Event()
-    worker_task = None
+    worker = worker_task = None
     if settings.queue.mode == "inprocess":
         engine = engine or Engine(settings, registry)
-        worker_task = asyncio.create_task(Worker(queue, engine).run(stop), name="dialogdraw-worker")
+        worker = Worker(queue, engine)
+        worker_task = asyncio.create_task(worker.run(stop), name="dialogdraw-worker")
     try:
-        yield App(settings, conversation, queue, engine)
+        yield App(settings, conversation, queue, engine, worker)
     finally:
         stop.set()
         if worker_task is not None:
