@@ -111,6 +111,8 @@ class Worker:
         return await asyncio.get_running_loop().run_in_executor(self._model_thread, fn, *args)
 
     async def _load(self, request: JobRequest, number: int) -> "Image.Image":
+        # Stored images were checked on the way in, but outputs (an upscale) may exceed the
+        # attachment limits; the bound only guards against a corrupt or planted store file.
         data = await self.queue.get_image(request.image_refs[number])
         return decode_image(
             data, max_bytes=self.limits.max_attachment_bytes * 4, max_pixels=self.limits.max_image_pixels * 4

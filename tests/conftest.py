@@ -36,3 +36,27 @@ def tiny_settings(tiny_root, tmp_path):
         data_dir=tiny_root,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
     )
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    """A real SQLite file of its own for each test."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'store.db'}"
+
+
+@pytest.fixture
+async def db(db_url):
+    """The session store on that file, migrated to head."""
+    from bot.store.db import Database
+
+    database = Database(db_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def store(tmp_path):
+    from bot.store.images import ImageStore
+
+    return ImageStore(tmp_path / "images")

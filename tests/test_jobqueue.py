@@ -25,24 +25,6 @@ def png(color: tuple[int, int, int]) -> bytes:
 
 
 @pytest.fixture
-def url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}"
-
-
-@pytest.fixture
-async def db(url):
-    database = Database(url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def store(tmp_path) -> ImageStore:
-    return ImageStore(tmp_path / "images")
-
-
-@pytest.fixture
 def queue(db, store) -> DbJobQueue:
     return DbJobQueue(db, store, max_attempts=3)
 
@@ -109,9 +91,9 @@ async def test_a_session_runs_its_jobs_in_order_and_sees_earlier_results(db, que
     assert stored.payload["current_image"] == 1  # the refreshed request is what is stored
 
 
-async def test_concurrent_claimers_never_share_a_job(url, store, db):
+async def test_concurrent_claimers_never_share_a_job(db_url, store, db):
     jobs = {await enqueue(db, f"user{i % 3}", f"t{i}") for i in range(12)}
-    other_db = Database(url)  # a second process: its own engine and connections
+    other_db = Database(db_url)  # a second process: its own engine and connections
     try:
         q1 = DbJobQueue(db, store)
         q2 = DbJobQueue(other_db, store)
@@ -127,14 +109,14 @@ async def test_concurrent_claimers_never_share_a_job(url, store, db):
         assert job.status == "running" and job.attempts == 1
 
 
-async def test_recover_requeues_jobs_of_a_dead_process(url, store):
-    dead = Database(url)
+async def test_recover_requeues_jobs_of_a_dead_process(db_url, store):
+    dead = Database(db_url)
     await dead.upgrade()
     job_id = await enqueue(dead, "A", "t")
     assert (await DbJobQueue(dead, store).claim("dead-worker")).job_id == job_id
     await dead.dispose()  # the process is gone; its job is still marked running
 
-    db = Database(url)
+    db = Database(db_url)
     try:
         queue = DbJobQueue(db, store, max_attempts=3)
         assert await queue.claim("w") is None

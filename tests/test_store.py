@@ -23,19 +23,6 @@ def png(color: tuple[int, int, int], size: tuple[int, int] = (8, 6)) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'store.db'}")
-    await database.upgrade()
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def store(tmp_path) -> ImageStore:
-    return ImageStore(tmp_path / "images")
-
-
 async def count(db: Database, model) -> int:
     async with db.session() as s:
         return (await s.execute(select(func.count()).select_from(model))).scalar_one()
