@@ -9,7 +9,7 @@ import time
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import embedded
 from bot.conversation import Attachment

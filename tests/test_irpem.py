@@ -10,7 +10,6 @@ conversion, and the CLI tests reuse it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 

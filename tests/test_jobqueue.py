@@ -12,7 +12,6 @@ from PIL import Image as PILImage
 
 from bot.store import repository as repo
 from bot.store.db import Database
-from bot.store.images import ImageStore
 from bot.store.jobqueue import DbJobQueue
 from bot.store.models import Job
 from engine.queue import DialogueTurn, JobQueue, JobRequest, JobResult, ProgressEvent

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 
 from bot.store import repository as repo
 from bot.store.db import Database
-from bot.store.images import ImageStore, InvalidAddress
+from bot.store.images import InvalidAddress
 from bot.store.models import Feedback, Image, Job, Session, Turn
 from engine.queue import JobRequest, JobResult
 from sqlalchemy import func, select
