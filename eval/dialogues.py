@@ -1,0 +1,72 @@
+"""The dialogue file format shared by DrawnConvos (training), the benchmark (eval) and the
+exports: JSON Lines, one dialogue per line.
+
+    {"id": "d000042",
+     "turns": [
+       {"role": "user", "text": "a fox in a snowy forest", "images": []},
+       {"role": "assistant", "gold": {"intent": "text2image",
+                                      "params": {"prompt": "a fox in a snowy forest"},
+                                      "response": "Here is your fox."},
+        "negatives": [], "images": [1]},
+       {"role": "user", "text": "now edit this photo instead", "images": [2]},
+       ...],
+     "meta": {"split": "test", "template": "gen.basic.3"}}
+
+``images`` are the session image numbers (#n) a turn adds: attachments on user turns, outputs
+on assistant turns. ``gold`` is a valid IRPEM output (``engine.registry.IntentionParam``).
+``negatives`` lists terms the user excluded ("no people"): they belong in a negative prompt,
+never in the positive one. An assistant turn may give ``current_image``: the image that is
+current when the IRPEM answers it (needed after an undo/revert; otherwise it is the newest
+image so far). Every assistant turn is one prediction to score, with the turns
+before it as context.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.queue import DialogueTurn
+
+
+@dataclass
+class Case:
+    """One scored prediction: the context the IRPEM sees and the gold answer."""
+
+    dialogue_id: str
+    turn_index: int  # index of the assistant turn within the dialogue
+    context: list[DialogueTurn]
+    current_image: int | None
+    gold: dict[str, Any]
+    negatives: list[str] = field(default_factory=list)
+
+
+def read_dialogues(path: str | Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+
+
+def cases(dialogue: dict[str, Any]) -> Iterator[Case]:
+    """Every assistant turn of a dialogue as a Case. The context holds the turns before it
+    (assistant turns as their gold response), and the current image is the newest image
+    seen so far, as the session store would have it without undo/revert in between."""
+    context: list[DialogueTurn] = []
+    current: int | None = None
+    for i, turn in enumerate(dialogue["turns"]):
+        images = list(turn.get("images", []))
+        if turn["role"] == "assistant":
+            current = turn.get("current_image", current)
+            yield Case(dialogue["id"], i, list(context), current, turn["gold"], list(turn.get("negatives", [])))
+            context.append(DialogueTurn("assistant", turn["gold"].get("response", ""), images))
+        else:
+            context.append(DialogueTurn("user", turn["text"], images))
+        if images:
+            current = max(images)
+
