@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import terminal
     from bot.store import cli as store_cli
     from engine import cli as engine_cli
+    from eval import cli as eval_cli
 
     parser = argparse.ArgumentParser(prog="dialogdraw", description="Draw and edit images by talking.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     terminal.register(sub)
     store_cli.register(sub)
     engine_cli.register(sub)
+    eval_cli.register(sub)
     return parser
 
 
