@@ -54,6 +54,7 @@ class JobOutcome:
     images: list[NewImage]
     current_image: int | None
     error: str | None
+    parent_image: int | None = None  # the image an edit started from
 
 
 class Conversation:
@@ -189,5 +190,6 @@ class Conversation:
             intent=result.get("intent"),
             images=new,
             current_image=current,
+            parent_image=result.get("parent_image"),
             error=job.error,
         )

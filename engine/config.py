@@ -35,7 +35,7 @@ class ModelSpec(_Strict):
     """A named model: the architecture family (which tiny builder stands in for it) and
     where the real weights live (hub id or local path)."""
 
-    family: Literal["stable-diffusion", "instruct-pix2pix", "clipseg", "swin2sr", "blip-vqa"]
+    family: Literal["stable-diffusion", "instruct-pix2pix", "clipseg", "swin2sr", "blip-vqa", "open-clip"]
     id: str
     variant: str | None = None
 

@@ -206,12 +206,37 @@ def build_blip_vqa(out: Path) -> None:
     BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
 
 
+TINY_OPEN_CLIP_CONFIG = {
+    "model_cfg": {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "head_width": 8, "patch_size": 8},
+        # the default open_clip tokenizer's vocabulary, so text encoding works as well
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+    },
+    "preprocess_cfg": {"size": 32},
+}
+
+
+def build_open_clip(out: Path) -> None:
+    """A real open_clip CLIP of tiny size in open_clip's local-dir layout
+    (open_clip_config.json + open_clip_model.safetensors)."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    (out / "open_clip_config.json").write_text(json.dumps(TINY_OPEN_CLIP_CONFIG, indent=1))
+    _seed(5)
+    model = open_clip.model.CLIP(**TINY_OPEN_CLIP_CONFIG["model_cfg"])
+    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
+              str(out / "open_clip_model.safetensors"))
+
+
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "stable-diffusion": build_stable_diffusion,
     "instruct-pix2pix": build_instruct_pix2pix,
     "clipseg": build_clipseg,
     "swin2sr": build_swin2sr,
     "blip-vqa": build_blip_vqa,
+    "open-clip": build_open_clip,
 }
 
 def ensure_tiny(family: str, root: Path) -> Path:

@@ -22,6 +22,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     irpem.add_argument("--config", help="config file (default: config.toml or $DIALOGDRAW_CONFIG)")
     irpem.set_defaults(func=eval_irpem)
 
+    system = esub.add_parser("system", help="image metrics (M-VQA, M-CLIP, IEC) of whole dialogues run through the system")
+    system.add_argument("--data", type=Path, required=True, help="dialogue JSONL; only its user turns are replayed")
+    system.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
+    system.add_argument("--profile", choices=["default", "tiny"], help="model profile")
+    system.add_argument("--db", help="database URL (default: a fresh SQLite file in --out)")
+    system.add_argument("--limit", type=int, help="run a random subset of this many dialogues")
+    system.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    system.add_argument("--config", help="config file (default: config.toml or $DIALOGDRAW_CONFIG)")
+    system.set_defaults(func=eval_system)
+
+
+async def eval_system(args: argparse.Namespace) -> int:
+    from eval.system import run_system_eval
+
+    if not args.data.is_file():
+        print(f"dialogdraw: no such dialogue file: {args.data}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    overrides = {"database_url": args.db or f"sqlite+aiosqlite:///{(args.out / 'eval.db').resolve()}"}
+    if args.profile:
+        overrides["profile"] = args.profile
+    settings = load_settings(args.config, **overrides)
+    if settings.queue.mode != "inprocess":
+        print("dialogdraw: eval system runs the in-process worker; set queue.mode = \"inprocess\"", file=sys.stderr)
+        return 2
+    report = await run_system_eval(settings, args.data, args.out, limit=args.limit, seed=args.seed)
+    print(json.dumps({k: report[k] for k in ("dialogues", "failed_turns", "m_vqa", "m_clip", "iec")}, indent=2))
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
 
 def eval_irpem(args: argparse.Namespace) -> int:
     from engine.registry import Registry

@@ -17,6 +17,60 @@ PAPER_IRPEM = {  # DialogDraw (AAAI 2025), Table 2, IRPEM on DrawnConvos TEST
 }
 
 
+PAPER_SYSTEM = {"m_vqa": 0.8491, "m_clip": 0.7835, "iec": 0.8196}  # DialogDraw, Table 1
+
+
+def write_system_report(report: dict[str, Any], out: Path, title: str = "DialogDraw") -> list[Path]:
+    """report.json, report.md and the per-round score curves for one system run."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "report.json", out / "report.md", out / "per_round_scores.png"]
+    files[0].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _per_round_plot(report, files[2])
+
+    def cell(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    lines = [
+        f"# {title}: image metrics",
+        "",
+        f"{report['dialogues']} dialogues from `{report['data']}` (profile {report['profile']}); "
+        f"{report['failed_turns']} turn(s) refused or failed.",
+        "",
+        "| run | M-VQA | M-CLIP | IEC |",
+        "|---|---|---|---|",
+        f"| {title} | {cell(report['m_vqa'])} | {cell(report['m_clip'])} | {cell(report['iec'])} |",
+        f"| DialogDraw (paper) | {PAPER_SYSTEM['m_vqa']} | {PAPER_SYSTEM['m_clip']} | {PAPER_SYSTEM['iec']} |",
+        "",
+        f"![per-round scores]({files[2].name})",
+        "",
+    ]
+    files[1].write_text("\n".join(lines))
+    return files
+
+
+def _per_round_plot(report: dict[str, Any], path: Path) -> Path:
+    """Mean VQA score and IEC at each round index across dialogues: do later turns drift?"""
+    series: dict[str, dict[int, list[float]]] = {"vqa": {}, "iec": {}}
+    for d in report["per_dialogue"]:
+        for i, r in enumerate(d["rounds"], 1):
+            for key in series:
+                if r.get(key) is not None:
+                    series[key].setdefault(i, []).append(r[key])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, label in (("vqa", "VQA score"), ("iec", "IEC")):
+        xs = sorted(series[key])
+        ax.plot(xs, [sum(series[key][x]) / len(series[key][x]) for x in xs], marker="o", label=label)
+    ax.set_xlabel("round of the dialogue")
+    ax.set_ylabel("mean score")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend()
+    ax.set_title("Scores per dialogue round")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_intent_report(report: dict[str, Any], out: Path, title: str = "IRPEM") -> list[Path]:
     """report.json, report.md and the plots for one intent-metrics run; returns the files."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,10 +129,12 @@ def _confusion_plot(report: dict[str, Any], path: Path) -> Path:
     ax.set_yticks(range(len(gold)), gold)
     ax.set_xlabel("predicted intent")
     ax.set_ylabel("gold intent")
+    darkest = max((c for row in counts for c in row), default=0)
     for y, row in enumerate(counts):
         for x, c in enumerate(row):
-            if c:
-                ax.text(x, y, str(c), ha="center", va="center", fontsize=8)
+            if c:  # light text on the dark cells, or the count disappears
+                ax.text(x, y, str(c), ha="center", va="center", fontsize=8,
+                        color="white" if c > darkest / 2 else "black")
     ax.set_title("Confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

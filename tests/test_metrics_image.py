@@ -193,9 +193,9 @@ def test_round_validation():
 
 @pytest.fixture(scope="module")
 def clip_embedder(tiny_root):
-    from eval.metrics.clip_model import ensure_tiny_open_clip
+    from engine.tiny_models import ensure_tiny
 
-    return ClipEmbedder.load(str(ensure_tiny_open_clip(tiny_root)))
+    return ClipEmbedder.load(str(ensure_tiny("open-clip", tiny_root)))
 
 
 @pytest.fixture(scope="module")

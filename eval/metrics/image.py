@@ -301,6 +301,12 @@ class ClipEmbedder:
         model, preprocess = load_open_clip(location, device=device)
         return cls(model, preprocess, device=device, **kwargs)
 
+    @classmethod
+    def from_cache(cls, cache: "ModelCache", name: str = "clip", **kwargs: Any) -> "ClipEmbedder":
+        """The ``[models.<name>]`` open_clip model of the config (a tiny one in profile tiny),
+        loaded once per ModelCache."""
+        return cache.get(("open_clip", name), lambda: cls.load(cache.location(name), cache.device, **kwargs))
+
     def embed(self, images: Sequence["Image.Image"]) -> "torch.Tensor":
         """``[n, d]`` float32 on the CPU, each row of unit norm."""
         import torch
