@@ -17,6 +17,13 @@ ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP"}
 
 
+def sniff_format(data: bytes) -> str | None:
+    """The accepted format the leading bytes claim ("PNG", "JPEG", ...), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for sig, fmt in _SIGNATURES.items() if data.startswith(sig)), None)
+
+
 class ImageRejected(ValueError):
     """The bytes are not an acceptable image; the message says why, for the user."""
 
@@ -38,9 +45,9 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        claimed = next((fmt for sig, fmt in _SIGNATURES.items() if data.startswith(sig)), None)
-        if claimed or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-            raise ImageRejected(f"the file looks like a {claimed or 'WEBP'} image but is corrupt") from None
+        claimed = sniff_format(data)
+        if claimed:
+            raise ImageRejected(f"the file looks like a {claimed} image but is corrupt") from None
         raise ImageRejected(
             "the file is not an image I can read (accepted: " + ", ".join(ACCEPTED_FORMATS) + ")"
         ) from None

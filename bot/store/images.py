@@ -13,16 +13,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from engine.imageio import sniff_format
+
 _SHA = re.compile(r"[0-9a-f]{64}")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
-
-# Leading bytes of the formats the bot stores, for callers that do not know the format.
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-)
 
 
 class InvalidAddress(ValueError):
@@ -37,12 +31,8 @@ def check_sha(sha: str) -> str:
 
 def sniff_ext(data: bytes) -> str:
     """The file extension for encoded image bytes ("bin" when the format is unknown)."""
-    for magic, ext in _MAGIC:
-        if data.startswith(magic):
-            return ext
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return "bin"
+    fmt = sniff_format(data)
+    return {"JPEG": "jpg", None: "bin"}.get(fmt) or fmt.lower()
 
 
 class ImageStore:
