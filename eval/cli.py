@@ -36,8 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def eval_system(args: argparse.Namespace) -> int:
     from eval.system import run_system_eval
 
-    if not args.data.is_file():
-        print(f"dialogdraw: no such dialogue file: {args.data}", file=sys.stderr)
+    if _missing(args.data):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     overrides = {"database_url": args.db or f"sqlite+aiosqlite:///{(args.out / 'eval.db').resolve()}"}
@@ -60,8 +59,7 @@ def eval_irpem(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.adapter:
         settings.irpem.adapter = args.adapter
-    if not args.data.is_file():
-        print(f"dialogdraw: no such dialogue file: {args.data}", file=sys.stderr)
+    if _missing(args.data):
         return 2
     report = run_irpem_eval(settings, Registry.from_settings(settings), args.data, args.out,
                             limit=args.limit, seed=args.seed)
@@ -69,3 +67,10 @@ def eval_irpem(args: argparse.Namespace) -> int:
     print(json.dumps(summary, indent=2))
     print(f"report: {args.out / 'report.md'}")
     return 0
+
+
+def _missing(data: Path) -> bool:
+    if data.is_file():
+        return False
+    print(f"dialogdraw: no such dialogue file: {data}", file=sys.stderr)
+    return True

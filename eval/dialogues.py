@@ -24,6 +24,7 @@ before it as context.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,6 +42,13 @@ class Case:
     current_image: int | None
     gold: dict[str, Any]
     negatives: list[str] = field(default_factory=list)
+
+
+def subset(items: list, limit: int | None, seed: int) -> list:
+    """``limit`` of ``items`` drawn with ``seed`` (same seed, same subset), or all of them."""
+    if limit is not None and limit < len(items):
+        return random.Random(seed).sample(items, limit)
+    return items
 
 
 def read_dialogues(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -3,14 +3,13 @@ score the answers (``eval.metrics.intent``), write the report (``eval.report``).
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from eval.dialogues import Case, cases, read_dialogues
+from eval.dialogues import Case, cases, read_dialogues, subset
 from eval.metrics.intent import score_predictions
 from eval.report import write_intent_report
 
@@ -22,10 +21,7 @@ if TYPE_CHECKING:
 
 def load_cases(data: Path, limit: int | None = None, seed: int = 0) -> list[Case]:
     """All cases of the file, or ``limit`` of them drawn with ``seed`` (same seed, same subset)."""
-    everything = [c for d in read_dialogues(data) for c in cases(d)]
-    if limit is not None and limit < len(everything):
-        everything = random.Random(seed).sample(everything, limit)
-    return everything
+    return subset([c for d in read_dialogues(data) for c in cases(d)], limit, seed)
 
 
 def run_irpem_eval(

@@ -10,7 +10,6 @@ type comes from the pipeline the system chose; built-ins and failed turns add no
 from __future__ import annotations
 
 import io
-import random
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from bot.app import embedded
 from bot.conversation import Attachment
 from engine.imageio import encode_png
-from eval.dialogues import read_dialogues
+from eval.dialogues import read_dialogues, subset
 from eval.metrics.image import ClipEmbedder, Round, VqaScorer, aggregate, score_dialogue
 from eval.report import write_system_report
 
@@ -33,10 +32,7 @@ PLACEHOLDER = encode_png(Image.new("RGB", (256, 256), (128, 128, 128)))
 
 
 def load_dialogues(data: Path, limit: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    dialogues = list(read_dialogues(data))
-    if limit is not None and limit < len(dialogues):
-        dialogues = random.Random(seed).sample(dialogues, limit)
-    return dialogues
+    return subset(list(read_dialogues(data)), limit, seed)
 
 
 async def run_system_eval(settings: "Settings", data: Path, out: Path, *, engine: "Engine | None" = None,
