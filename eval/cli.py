@@ -32,6 +32,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     system.add_argument("--config", help="config file (default: config.toml or $DIALOGDRAW_CONFIG)")
     system.set_defaults(func=eval_system)
 
+    cmp = esub.add_parser("compare", help="put two or more runs side by side (e.g. SFT vs SFT+DPO)")
+    cmp.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR",
+                     help="--out folders of earlier eval runs; the first is the baseline")
+    cmp.add_argument("--names", nargs="+", help="a label per run (default: the folder names)")
+    cmp.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and the plot")
+    cmp.set_defaults(func=eval_compare)
+
+
+def eval_compare(args: argparse.Namespace) -> int:
+    from eval.compare import CompareError, compare, load_runs, write_comparison
+
+    try:
+        runs = load_runs(args.runs, args.names)
+        result = compare(runs)
+    except CompareError as err:
+        print(f"dialogdraw: {err}", file=sys.stderr)
+        return 2
+    write_comparison(result, runs, args.out)
+    print((args.out / "report.md").read_text())
+    return 0
+
 
 async def eval_system(args: argparse.Namespace) -> int:
     from eval.system import run_system_eval

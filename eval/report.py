@@ -48,18 +48,22 @@ def write_system_report(report: dict[str, Any], out: Path, title: str = "DialogD
     return files
 
 
+def per_round_means(report: dict[str, Any], key: str) -> tuple[list[int], list[float]]:
+    """Round numbers (1-based) and the mean of score ``key`` at each, over the dialogues."""
+    at: dict[int, list[float]] = {}
+    for d in report.get("per_dialogue", []):
+        for i, r in enumerate(d.get("rounds", []), 1):
+            if r.get(key) is not None:
+                at.setdefault(i, []).append(r[key])
+    xs = sorted(at)
+    return xs, [sum(at[x]) / len(at[x]) for x in xs]
+
+
 def _per_round_plot(report: dict[str, Any], path: Path) -> Path:
     """Mean VQA score and IEC at each round index across dialogues: do later turns drift?"""
-    series: dict[str, dict[int, list[float]]] = {"vqa": {}, "iec": {}}
-    for d in report["per_dialogue"]:
-        for i, r in enumerate(d["rounds"], 1):
-            for key in series:
-                if r.get(key) is not None:
-                    series[key].setdefault(i, []).append(r[key])
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key, label in (("vqa", "VQA score"), ("iec", "IEC")):
-        xs = sorted(series[key])
-        ax.plot(xs, [sum(series[key][x]) / len(series[key][x]) for x in xs], marker="o", label=label)
+        ax.plot(*per_round_means(report, key), marker="o", label=label)
     ax.set_xlabel("round of the dialogue")
     ax.set_ylabel("mean score")
     ax.set_ylim(-0.05, 1.05)
