@@ -35,7 +35,8 @@ class ModelSpec(_Strict):
     """A named model: the architecture family (which tiny builder stands in for it) and
     where the real weights live (hub id or local path)."""
 
-    family: Literal["stable-diffusion", "instruct-pix2pix", "clipseg", "swin2sr", "blip-vqa", "open-clip"]
+    family: Literal["stable-diffusion", "instruct-pix2pix", "controlnet", "clipseg", "swin2sr",
+                    "blip-vqa", "blip-caption", "depth-estimator", "open-clip"]
     id: str
     variant: str | None = None
 
@@ -65,6 +66,10 @@ class IrpemSettings(_Strict):
     # per token with SmolLM2); ignored on GPU. "none" keeps float32, bit-exact across runs.
     quantize: Literal["none", "int8"] = "int8"
     threads: int | None = Field(default=None, ge=1, le=256)
+    # "full": the catalog is in the system prompt (what an untrained base needs); "short":
+    # no catalog, far fewer tokens. An adapter that records the mode it was trained with
+    # (training.json) overrides this.
+    prompt: Literal["full", "short"] = "full"
 
 
 class Limits(_Strict):
@@ -72,13 +77,38 @@ class Limits(_Strict):
     max_image_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     max_message_chars: int = Field(default=4000, ge=1)
     per_user_concurrent_jobs: int = Field(default=2, ge=1)
+    per_user_daily_jobs: int = Field(default=200, ge=1)  # requests per user per rolling 24 h
     max_output_side: int = Field(default=1024, ge=32)
+
+
+class ModelCacheSettings(_Strict):
+    # Weights (parameters and buffers) the model cache keeps loaded, in MiB; when a load
+    # would exceed it, the least recently used models are unloaded first. 0: no limit.
+    memory_budget_mb: float = Field(default=0, ge=0)
+    # On a GPU short of memory: "model" keeps diffusion components in CPU RAM and moves
+    # each to the GPU only while it runs (slower, much smaller peak). Ignored on CPU.
+    cpu_offload: Literal["none", "model"] = "none"
 
 
 class QueueSettings(_Strict):
     mode: Literal["inprocess", "remote"] = "inprocess"
     max_attempts: int = Field(default=3, ge=1, le=20)
     poll_seconds: float = Field(default=0.5, gt=0, le=60)
+
+
+class BotSettings(_Strict):
+    """The Discord front end. The token is not here: only ``DISCORD_TOKEN`` holds it."""
+
+    # Progress edits of one status message at most this often: Discord allows about five
+    # edits per five seconds in a channel, and the final edit must not wait for a slot.
+    status_interval_seconds: float = Field(default=1.5, ge=0.0, le=60)
+    # Images are re-encoded (JPEG, then smaller) until they fit; 10 MiB is Discord's
+    # upload limit for servers without boosts.
+    upload_limit_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    thread_auto_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
+    # Sync the slash commands to this server only (instant, for development); unset:
+    # globally (Discord may take a while to show them everywhere).
+    command_guild_id: int | None = None
 
 
 class Settings(BaseSettings):
@@ -98,6 +128,8 @@ class Settings(BaseSettings):
     irpem: IrpemSettings = Field(default_factory=IrpemSettings)
     limits: Limits = Field(default_factory=Limits)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    model_cache: ModelCacheSettings = Field(default_factory=ModelCacheSettings)
 
     @field_validator("pipelines")
     @classmethod

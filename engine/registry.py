@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +32,11 @@ NEEDS_AN_IMAGE_BUILTINS = ("undo", "revert")
 Prompt = Annotated[str, Field(min_length=1, max_length=300)]
 SHORT_TEXT = 120
 RESPONSE_MAX_CHARS = 160
+# Marks an input as a tuning knob (steps, guidance, ...): accepted and in the output schema,
+# but left out of the catalog text, which is part of every intent-model prompt and costs
+# prompt tokens per line. Use as ``Field(..., json_schema_extra=TUNING)``.
+TUNING_KEY = "x-tuning"
+TUNING: dict[str, Any] = {TUNING_KEY: True}
 
 
 class IntentError(ValueError):
@@ -82,6 +87,8 @@ class PipelineKind(ABC):
     # defaults to the current image when omitted
     image_fields: ClassVar[tuple[str, ...]] = ()
     needs_image: ClassVar[bool] = False
+    # small valid params, for `dialogdraw pipelines smoke` and as documentation
+    example: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, instance: "PipelineInstance", models: "ModelCache") -> None:
         self.instance = instance
@@ -100,6 +107,8 @@ KINDS: dict[str, type[PipelineKind]] = {}
 def register_kind(cls: type[PipelineKind]) -> type[PipelineKind]:
     if cls.kind in KINDS and KINDS[cls.kind] is not cls:
         raise ValueError(f"pipeline kind {cls.kind!r} registered twice")
+    if cls.type not in get_args(PipelineType):
+        raise ValueError(f"pipeline kind {cls.kind!r}: type {cls.type!r} is not one of {get_args(PipelineType)}")
     KINDS[cls.kind] = cls
     return cls
 
@@ -131,18 +140,17 @@ BUILTINS: dict[str, BuiltinIntent] = {
     for b in (
         BuiltinIntent(
             "clarify",
-            "Ask the user a question back when the request is ambiguous "
-            "(e.g. 'change it to something else'); put the question in response.",
+            "Ask back in response when the request is unclear.",
             ClarifyInputs,
         ),
         BuiltinIntent(
             "undo",
-            "Undo the last image change: the previous image becomes current again.",
+            "Undo the last image change.",
             UndoInputs,
         ),
         BuiltinIntent(
             "revert",
-            "Go back to an earlier image of this conversation, named by its number (#n).",
+            "Go back to an earlier image (#n).",
             RevertInputs,
         ),
     )
@@ -191,6 +199,7 @@ class Registry:
             if inst.id in BUILTINS:
                 raise ValueError(f"pipeline id {inst.id!r} is reserved for a built-in intent")
             self.instances[inst.id] = inst
+        self._inputs: dict[str, type[Inputs]] = {}
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "Registry":
@@ -214,9 +223,14 @@ class Registry:
         return inst.description or KINDS[inst.kind].description
 
     def inputs_model(self, intent: str) -> type[Inputs]:
+        """The inputs an intent accepts: the kind's, with the instance's config defaults
+        as field defaults (an input the config covers is optional for the intent model)."""
         if intent in BUILTINS:
             return BUILTINS[intent].Inputs
-        return self.kind_of(intent).Inputs
+        if intent not in self._inputs:
+            self._inputs[intent] = _with_instance_defaults(
+                self.kind_of(intent).Inputs, self.instances[intent].defaults, intent)
+        return self._inputs[intent]
 
     def intents(self, enabled: list[str] | None = None, has_images: bool = True) -> list[str]:
         """The intents on offer; without any image in the session, those that act on an
@@ -247,7 +261,12 @@ class Registry:
         lines = []
         for i in self.intents(enabled):
             model = self.inputs_model(i)
-            params = _param_summary(model)
+            # the image input that defaults to the current one (the prompt's rules explain
+            # it once for all) and inputs the instance's config already sets go unshown
+            hide: set[str] = set()
+            if i not in BUILTINS:
+                hide = {*self.kind_of(i).image_fields[:1], *self.instances[i].defaults}
+            params = _param_summary(model, hide)
             desc = BUILTINS[i].description if i in BUILTINS else self.description(i)
             lines.append(f"- {i}({params}): {desc}")
         return "\n".join(lines)
@@ -323,11 +342,50 @@ def _first_error(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _param_summary(model: type[BaseModel]) -> str:
+def _param_summary(model: type[BaseModel], hide: set[str] = frozenset()) -> str:
+    """The inputs as the catalog shows them: required ones plain, optional ones with "?",
+    except tuning knobs and the optional inputs in ``hide``."""
+    props = model.model_json_schema().get("properties", {})
+
+    def tuning(prop: dict[str, Any]) -> bool:  # on the field, or inside ``X | None``
+        return bool(prop.get(TUNING_KEY)) or any(b.get(TUNING_KEY) for b in prop.get("anyOf", []))
+
     parts = []
     for name, f in model.model_fields.items():
-        parts.append(name if f.is_required() else f"{name}?")
+        if f.is_required():
+            parts.append(name)
+        elif name not in hide and not tuning(props.get(name, {})):
+            parts.append(f"{name}?")
     return ", ".join(parts)
+
+
+def _with_instance_defaults(model: type[Inputs], defaults: dict[str, Any], where: str) -> type[Inputs]:
+    """``model`` with the instance's ``defaults`` as the defaults of its fields (so a
+    required input that the config covers becomes optional, and rules across fields see
+    the configured values)."""
+    from pydantic import create_model
+
+    covered = {k: v for k, v in defaults.items() if k in model.model_fields}
+    if not covered:
+        return model
+    fields: dict[str, Any] = {}
+    for name, value in covered.items():
+        info = model.model_fields[name]
+        fields[name] = (info.annotation, Field(default=value, description=info.description,
+                                               json_schema_extra=info.json_schema_extra,
+                                               **_constraints(info)))
+    return create_model(f"{model.__name__}_{where}", __base__=model, **fields)
+
+
+def _constraints(info: Any) -> dict[str, Any]:
+    """The length and range bounds of a field, to carry over to a redefinition of it."""
+    out: dict[str, Any] = {}
+    for meta in info.metadata:
+        for key in ("min_length", "max_length", "ge", "le", "gt", "lt", "pattern", "multiple_of"):
+            value = getattr(meta, key, None)
+            if value is not None:
+                out[key] = value
+    return out
 
 
 def _existing_refs_only(schema: Any, images: int) -> Any:
@@ -354,7 +412,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
                 merged = {**walk(dict(target)), **{k: v for k, v in node.items() if k != "$ref"}}
                 merged.pop("title", None)
                 return merged
-            return {k: walk(v) for k, v in node.items() if k != "title"}
+            return {k: walk(v) for k, v in node.items() if k not in ("title", TUNING_KEY)}
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node

@@ -170,14 +170,10 @@ _BERT_WORDS = (
 ).split()
 
 
-def build_blip_vqa(out: Path) -> None:
-    from transformers import (
-        BertTokenizer,
-        BlipConfig,
-        BlipForQuestionAnswering,
-        BlipImageProcessor,
-        BlipProcessor,
-    )
+def _blip_parts():
+    """Tokenizer, config and processor of a tiny BLIP; captioning and VQA differ only in
+    the head class."""
+    from transformers import BertTokenizer, BlipConfig, BlipImageProcessor, BlipProcessor
 
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokens += _BERT_WORDS
@@ -200,10 +196,59 @@ def build_blip_vqa(out: Path) -> None:
         projection_dim=hidden,
         image_text_hidden_size=hidden,
     )
+    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
+    return config, BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def build_blip_vqa(out: Path) -> None:
+    from transformers import BlipForQuestionAnswering
+
+    config, processor = _blip_parts()
     _seed(4)
     BlipForQuestionAnswering(config).save_pretrained(out)
-    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
-    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    processor.save_pretrained(out)
+
+
+def build_blip_caption(out: Path) -> None:
+    from transformers import BlipForConditionalGeneration
+
+    config, processor = _blip_parts()
+    _seed(6)
+    BlipForConditionalGeneration(config).save_pretrained(out)
+    processor.save_pretrained(out)
+
+
+def build_controlnet(out: Path) -> None:
+    """A ControlNet that fits the tiny Stable Diffusion UNet (same blocks and cross
+    attention width). Its conditioning embedding downsamples 8x, as the real one does, so
+    control images have the picture's pixel size."""
+    from diffusers import ControlNetModel
+
+    _seed(7)
+    ControlNetModel(
+        in_channels=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        norm_num_groups=4,
+        conditioning_embedding_out_channels=(4, 4, 8, 8),
+    ).save_pretrained(out)
+
+
+def build_depth_estimator(out: Path) -> None:
+    """A DPT depth estimator (the architecture of Intel/dpt-large); the pipelines load it
+    with ``AutoModelForDepthEstimation``, so Depth Anything checkpoints work the same way."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+                       intermediate_size=32, image_size=32, patch_size=8,
+                       backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 8, 8, 8],
+                       fusion_hidden_size=8, reassemble_factors=[4, 2, 1, 0.5], head_in_index=-1)
+    _seed(8)
+    DPTForDepthEstimation(config).save_pretrained(out)
+    DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(out)
 
 
 TINY_OPEN_CLIP_CONFIG = {
@@ -236,6 +281,9 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "clipseg": build_clipseg,
     "swin2sr": build_swin2sr,
     "blip-vqa": build_blip_vqa,
+    "blip-caption": build_blip_caption,
+    "controlnet": build_controlnet,
+    "depth-estimator": build_depth_estimator,
     "open-clip": build_open_clip,
 }
 

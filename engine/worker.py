@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from engine.imageio import decode_image, encode_png
+from engine.models import OutOfMemory
 from engine.queue import JobQueue, JobRequest, JobResult, ProgressEvent
 from engine.registry import Cancelled, IntentError
 from engine.runtime import Engine, reply_text
@@ -60,49 +61,73 @@ class Worker:
 
     async def process(self, request: JobRequest) -> None:
         job_id = request.job_id
-        loop = asyncio.get_running_loop()
         cancel_flag = threading.Event()
         watcher = asyncio.create_task(self._watch_cancel(job_id, cancel_flag))
         timings: dict[str, float] = {}
         try:
             await self.queue.progress(ProgressEvent(job_id, "understanding"))
-            understood = await self.in_model_thread(self.engine.understand, request)
-            intent = understood.intent
-            timings["irpem_s"] = understood.seconds
-            numbers = self.engine.image_inputs(intent, request)
-            images = {f: await self._load(request, n) for f, n in numbers.items()}
-            await self.queue.progress(ProgressEvent(job_id, "running", intent=intent.intent))
-
-            def progress(step: int, total: int) -> None:
-                event = ProgressEvent(job_id, "step", step=step, total=total, intent=intent.intent)
-                asyncio.run_coroutine_threadsafe(self.queue.progress(event), loop)
-
-            start = time.perf_counter()
-            output = await self.in_model_thread(
-                self.engine.run, intent, images, request, progress, cancel_flag.is_set
-            )
-            timings["pipeline_s"] = time.perf_counter() - start
-            refs = [await self.queue.put_image(encode_png(img)) for img in output.images]
-            parent = next(iter(numbers.values()), None)
-            result = JobResult(
-                intent=intent.as_dict(),
-                reply=reply_text(intent, output),
-                images=refs,
-                parent_image=parent if refs else None,
-                irpem_raw=understood.raw,
-                timings=timings,
-            )
+            if request.candidates > 1 and request.forced_intent is None:
+                understood = await self.in_model_thread(
+                    self.engine.understand_candidates, request, request.candidates
+                )
+            else:
+                understood = [await self.in_model_thread(self.engine.understand, request)]
+            timings["irpem_s"] = sum(u.seconds for u in understood)
+            results = [await self._execute(request, understood[0], cancel_flag)]
+            for alternative in understood[1:]:
+                try:
+                    results.append(await self._execute(request, alternative, cancel_flag))
+                except IntentError as err:  # B cannot run here: answer with A alone
+                    log.info("job %s: candidate dropped: %s", job_id, err)
+            result = results[0]
+            if len(results) > 1:
+                result = JobResult(**{**vars(results[0]), "candidates": results})
+            result.timings = {**timings, **result.timings}
             await self.queue.complete(job_id, result)
         except Cancelled:
             log.info("job %s cancelled", job_id)
         except IntentError as err:
             # The request cannot be carried out as understood: no retry would change that.
             await self.queue.fail(job_id, f"I couldn't do that: {err}", retry=False)
+        except OutOfMemory as err:
+            # The cache was emptied (engine.pipelines.common.Kind); the same request would
+            # run out of memory again, so it is not retried.
+            log.warning("job %s: %s", job_id, err)
+            await self.queue.fail(job_id, f"I couldn't do that: {err}", retry=False)
         except Exception as err:  # noqa: BLE001 - the worker must survive any one job
             log.exception("job %s failed", job_id)
             await self.queue.fail(job_id, _plain_error(err), retry=True)
         finally:
             watcher.cancel()
+
+    async def _execute(self, request: JobRequest, understood, cancel_flag: threading.Event) -> JobResult:
+        """Run one understood intent: load its images, run its pipeline, store the output."""
+        job_id = request.job_id
+        loop = asyncio.get_running_loop()
+        intent = understood.intent
+        numbers = self.engine.image_inputs(intent, request)
+        images = {f: await self._load(request, n) for f, n in numbers.items()}
+        await self.queue.progress(ProgressEvent(job_id, "running", intent=intent.intent))
+
+        def progress(step: int, total: int) -> None:
+            event = ProgressEvent(job_id, "step", step=step, total=total, intent=intent.intent)
+            asyncio.run_coroutine_threadsafe(self.queue.progress(event), loop)
+
+        start = time.perf_counter()
+        output = await self.in_model_thread(
+            self.engine.run, intent, images, request, progress, cancel_flag.is_set
+        )
+        pipeline_s = time.perf_counter() - start
+        refs = [await self.queue.put_image(encode_png(img)) for img in output.images]
+        parent = next(iter(numbers.values()), None)
+        return JobResult(
+            intent=intent.as_dict(),
+            reply=reply_text(intent, output),
+            images=refs,
+            parent_image=parent if refs else None,
+            irpem_raw=understood.raw,
+            timings={"pipeline_s": pipeline_s},
+        )
 
     async def in_model_thread(self, fn, *args):
         """Run ``fn`` on the worker's one model thread. All torch work of a process belongs

@@ -104,3 +104,17 @@ def test_schema_for_a_session_offers_only_what_can_run(registry):
     # beyond the listing limit the general pattern stands
     many = json.dumps(registry.output_schema(images=1000))
     assert "#1000" not in many and "^#[1-9][0-9]{0,3}$" in many
+
+
+def test_a_kind_with_an_unknown_type_is_refused():
+    from engine.registry import PipelineKind, register_kind
+
+    class Odd(PipelineKind):
+        kind = "odd_type_kind"
+        type = "generation"  # the types are generate / edit / describe / chat
+
+        def __call__(self, inputs, ctx):
+            raise AssertionError
+
+    with pytest.raises(ValueError, match="type 'generation' is not one of"):
+        register_kind(Odd)

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from pydantic import Field
 
-from engine.pipelines.common import Kind, RegionText, blend_in, text_mask
+from engine.pipelines.common import Kind, RegionText, blend_in
 from engine.registry import ImageRef, Inputs, PipelineOutput, RunContext, register_kind
 
 Property = Literal["brightness", "contrast", "saturation", "hue", "sharpness"]
@@ -48,8 +48,8 @@ def adjusted(image: Image.Image, prop: str, amount: float) -> Image.Image:
 class Adjust(Kind):
     kind = "adjust"
     type = "edit"
-    description = ("Tune brightness, contrast, saturation, hue or sharpness of the picture, "
-                   "optionally only in a named region (e.g. 'make the sky brighter').")
+    description = "Change brightness, contrast, saturation, hue or sharpness."
+    example = {"property": "brightness", "amount": 0.3}
     Inputs = AdjustInputs
     image_fields = ("image",)
     needs_image = True
@@ -59,7 +59,6 @@ class Adjust(Kind):
         image = self.image(ctx)
         changed = adjusted(image, inputs.property, inputs.amount)
         if inputs.region:
-            mask = text_mask(self.models, self.model_name("segmenter"), image, inputs.region)
-            changed = blend_in(changed, image, mask)
+            changed = blend_in(changed, image, self.mask(image, inputs.region))
         ctx.progress(1, 1)
         return PipelineOutput(images=[changed])

@@ -14,8 +14,8 @@ class ChatInputs(Inputs):
 class Chat(Kind):
     kind = "chat"
     type = "chat"
-    description = ("Just talk: greetings, thanks, questions about the bot or about drawing "
-                   "that need no picture to be made, changed or looked at.")
+    description = "Just talk; no picture work needed."
+    example = {}
     Inputs = ChatInputs
 
     def run(self, inputs: ChatInputs, ctx: RunContext) -> PipelineOutput:

@@ -1,6 +1,8 @@
-"""What the pipeline kinds share: the ``Kind`` base (instance defaults, cancel check),
-bounded input field types, seeded generators, the diffusers step callback, image sizing,
-and masks selected by text with CLIPSeg."""
+"""What the pipeline kinds share: the ``Kind`` base (instance defaults, cancel check,
+out-of-memory handling), bounded input field types, seeded generators, the diffusers step
+callback, image sizing, masks selected by text with CLIPSeg, and the two diffusion
+workflows several kinds are made of: repainting inside a mask (``repaint``) and generating
+under a ControlNet (``controlled``)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
-from engine.registry import Cancelled, Inputs, IntentError, PipelineKind, PipelineOutput, RunContext
+from engine.registry import TUNING, Cancelled, Inputs, IntentError, PipelineKind, PipelineOutput, RunContext
 
 if TYPE_CHECKING:
     import torch
@@ -23,10 +25,16 @@ if TYPE_CHECKING:
 
 # ----- bounded input types shared by several kinds -----
 
-NegativePrompt = Annotated[str, Field(max_length=300, description="what the picture should not show")]
-Steps = Annotated[int, Field(ge=1, le=100, description="denoising steps: more is slower and finer")]
-Guidance = Annotated[float, Field(ge=0.0, le=20.0, description="how strictly to follow the prompt")]
+NegativePrompt = Annotated[str, Field(max_length=300, description="what the picture should not show",
+                                      json_schema_extra=TUNING)]
+Steps = Annotated[int, Field(ge=1, le=100, description="denoising steps: more is slower and finer",
+                             json_schema_extra=TUNING)]
+Guidance = Annotated[float, Field(ge=0.0, le=20.0, description="how strictly to follow the prompt",
+                                  json_schema_extra=TUNING)]
 RegionText = Annotated[str, Field(min_length=1, max_length=120)]
+Strength = Annotated[float, Field(ge=0.05, le=1.0,
+                                  description="how much to change: 0.05 barely, 1 ignores the picture",
+                                  json_schema_extra=TUNING)]
 
 # A CLIPSeg pixel belongs to a text-selected region when its probability (sigmoid of the
 # logit, upsampled to the picture's size) is at least this. Lower selects more of the
@@ -53,10 +61,23 @@ class Kind(PipelineKind):
         check_defaults(type(self).Inputs, instance.defaults, instance.id)
 
     def __call__(self, inputs: Inputs | dict[str, Any], ctx: RunContext) -> PipelineOutput:
+        """Run the kind on ``inputs`` (validated, with the instance's and the guild's
+        defaults filled in). Raises Cancelled when ``ctx.cancelled()`` turns true, and
+        OutOfMemory (after unloading the cache) when the device runs out of memory."""
+        from engine.models import OUT_OF_MEMORY_MESSAGE, OutOfMemory, is_out_of_memory
+
         if ctx.cancelled():
             raise Cancelled()
         defaults = {**self.instance.defaults, **ctx.overrides}
-        return self.run(with_defaults(type(self).Inputs, inputs, defaults), ctx)
+        try:
+            return self.run(with_defaults(type(self).Inputs, inputs, defaults), ctx)
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
+        # outside the except block, so the traceback's frames (holding the activations
+        # that filled the device) are gone before the memory is released
+        self.models.recover_from_oom()
+        raise OutOfMemory(OUT_OF_MEMORY_MESSAGE)
 
     @abstractmethod
     def run(self, inputs: Any, ctx: RunContext) -> PipelineOutput: ...
@@ -74,6 +95,20 @@ class Kind(PipelineKind):
     def max_side(self) -> int:
         return self.models.settings.limits.max_output_side
 
+    def pipeline(self, role: str, pipeline_cls: Any, **models: str) -> Any:
+        """The diffusers pipeline of class ``pipeline_cls`` on this instance's model for
+        ``role``, with extra component models by role (``controlnet="control"``), ready to
+        run (CPU offload hooks in place where configured)."""
+        pipe = self.models.diffusers(self.model_name(role), pipeline_cls,
+                                     **{k: self.model_name(v) for k, v in models.items()})
+        self.models.prepare(pipe)
+        return pipe
+
+    def mask(self, image: Image.Image, text: str) -> Image.Image:
+        """Binary mask of the region of ``image`` that shows ``text`` (see ``text_mask``),
+        found with this instance's segmenter."""
+        return text_mask(self.models, self.model_name("segmenter"), image, text)
+
 
 def check_defaults(model: type[Inputs], defaults: dict[str, Any], where: str) -> None:
     """Validate an instance's ``defaults`` field by field; raise ValueError naming the key."""
@@ -81,8 +116,10 @@ def check_defaults(model: type[Inputs], defaults: dict[str, Any], where: str) ->
         if key not in model.model_fields:
             raise ValueError(f"pipeline {where!r}: default for unknown input {key!r} "
                              f"(inputs: {', '.join(model.model_fields)})")
-        try:
-            model.__pydantic_validator__.validate_assignment(model.model_construct(), key, value)
+        info = model.model_fields[key]
+        try:  # the field alone: rules across fields are checked when a call is complete
+            annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+            TypeAdapter(annotation).validate_python(value)
         except ValidationError as err:
             raise ValueError(f"pipeline {where!r}: bad default for {key!r}: "
                              f"{err.errors()[0]['msg']} (got {value!r})") from None
@@ -233,3 +270,61 @@ def feather(mask: Image.Image) -> Image.Image:
 def blend_in(changed: Image.Image, original: Image.Image, mask: Image.Image) -> Image.Image:
     """``changed`` inside ``mask`` (feathered), ``original`` everywhere else."""
     return Image.composite(changed.convert("RGB"), original.convert("RGB"), feather(mask))
+
+
+# ----- workflows shared by several kinds -----
+
+
+def repaint(kind: Kind, ctx: RunContext, source: Image.Image, mask: Image.Image, *,
+            prompt: str, negative_prompt: str | None = None, steps: int = 25,
+            guidance_scale: float = 7.5) -> Image.Image:
+    """``source`` repainted inside ``mask`` ("L", 255 = repaint) from ``prompt`` by the
+    Stable Diffusion inpainting pipeline of the kind's "sd" model; every pixel outside the
+    mask is the source's own (see ``blend_in``). ``source`` must already fit the output
+    limit; the result has its size."""
+    from diffusers import AutoPipelineForInpainting
+
+    pipe = kind.pipeline("sd", AutoPipelineForInpainting)
+    _, work = for_diffusion(source, pipe, max(source.size))
+    work_mask = mask if mask.size == work.size else mask.resize(work.size)
+    painted = run_diffusion(
+        pipe, ctx,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        image=work,
+        mask_image=work_mask,
+        width=work.width,
+        height=work.height,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+    )
+    return blend_in(back_to(painted, source), source, mask)
+
+
+ControlStrength = Annotated[float, Field(ge=0.0, le=2.0,
+                                         description="how strictly to follow the structure",
+                                         json_schema_extra=TUNING)]
+
+
+def controlled(kind: Kind, ctx: RunContext, control: Image.Image, *, prompt: str,
+               negative_prompt: str | None = None, steps: int = 25, guidance_scale: float = 7.5,
+               control_strength: float = 1.0) -> Image.Image:
+    """A new picture from ``prompt`` whose structure follows ``control`` (an edge map, a
+    scribble, a depth map), made by the kind's "sd" model under its "control" ControlNet.
+    The result has the control image's size, which must be a multiple of 8."""
+    from diffusers import StableDiffusionControlNetPipeline
+
+    pipe = kind.pipeline("sd", StableDiffusionControlNetPipeline, controlnet="control")
+    return run_diffusion(
+        pipe, ctx,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        image=control.convert("RGB"),
+        width=control.width,
+        height=control.height,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        controlnet_conditioning_scale=control_strength,
+    )
+
+

@@ -6,16 +6,18 @@ from __future__ import annotations
 from pydantic import Field
 
 from engine.pipelines.common import Kind, Steps, back_to, for_diffusion, run_diffusion
-from engine.registry import ImageRef, Inputs, PipelineOutput, Prompt, RunContext, register_kind
+from engine.registry import TUNING, ImageRef, Inputs, PipelineOutput, Prompt, RunContext, register_kind
 
 
 class InstructEditInputs(Inputs):
     instruction: Prompt
     image: ImageRef | None = None
     image_guidance: float = Field(default=1.5, ge=1.0, le=5.0,
-                                  description="s_I: higher keeps closer to the original picture")
+                                  description="s_I: higher keeps closer to the original picture",
+                                  json_schema_extra=TUNING)
     text_guidance: float = Field(default=7.5, ge=1.0, le=15.0,
-                                 description="s_T: higher follows the instruction more strongly")
+                                 description="s_T: higher follows the instruction more strongly",
+                                 json_schema_extra=TUNING)
     steps: Steps = 25
 
 
@@ -23,8 +25,8 @@ class InstructEditInputs(Inputs):
 class InstructEdit(Kind):
     kind = "instruct_edit"
     type = "edit"
-    description = ("Edit the current picture by following an instruction such as 'make the sky "
-                   "purple' or 'add snow', keeping the rest of the scene.")
+    description = "Edit by instruction ('add snow', 'make it night')."
+    example = {"instruction": "make it snowy"}
     Inputs = InstructEditInputs
     image_fields = ("image",)
     needs_image = True
@@ -33,7 +35,7 @@ class InstructEdit(Kind):
     def run(self, inputs: InstructEditInputs, ctx: RunContext) -> PipelineOutput:
         from diffusers import StableDiffusionInstructPix2PixPipeline
 
-        pipe = self.models.diffusers(self.model_name("ip2p"), StableDiffusionInstructPix2PixPipeline)
+        pipe = self.pipeline("ip2p", StableDiffusionInstructPix2PixPipeline)
         source, work = for_diffusion(self.image(ctx), pipe, self.max_side)
         image = run_diffusion(
             pipe, ctx,

@@ -24,15 +24,15 @@ class Text2ImageInputs(Inputs):
 class Text2Image(Kind):
     kind = "text2image"
     type = "generate"
-    description = ("Draw a brand-new picture from a text description. Use when the user asks "
-                   "for a new image, not a change to an existing one.")
+    description = "Draw a new picture from a description."
+    example = {"prompt": "a red fox in the snow"}
     Inputs = Text2ImageInputs
     model_roles = {"sd": "sd"}
 
     def run(self, inputs: Text2ImageInputs, ctx: RunContext) -> PipelineOutput:
         from diffusers import AutoPipelineForText2Image
 
-        pipe = self.models.diffusers(self.model_name("sd"), AutoPipelineForText2Image)
+        pipe = self.pipeline("sd", AutoPipelineForText2Image)
         native = pipe.unet.config.sample_size * pipe.vae_scale_factor
         width, height = fit_size((inputs.width or native, inputs.height or native), self.max_side)
         image = run_diffusion(

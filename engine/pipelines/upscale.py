@@ -22,8 +22,8 @@ class UpscaleInputs(Inputs):
 class Upscale(Kind):
     kind = "upscale"
     type = "edit"
-    description = ("Make the picture larger and sharper (super-resolution) without changing "
-                   "what it shows.")
+    description = "Enlarge the picture (super-resolution)."
+    example = {}
     Inputs = UpscaleInputs
     image_fields = ("image",)
     needs_image = True

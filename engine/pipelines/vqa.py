@@ -17,8 +17,8 @@ class VqaInputs(Inputs):
 class Vqa(Kind):
     kind = "vqa"
     type = "describe"
-    description = ("Answer a question about what a picture shows (objects, colours, counts) "
-                   "without changing it.")
+    description = "Answer a question about the picture."
+    example = {"question": "what color is the ball?"}
     Inputs = VqaInputs
     image_fields = ("image",)
     needs_image = True
