@@ -220,7 +220,10 @@ def test_every_answer_parses_validates_and_names_an_enabled_intent(irpem, regist
         # one, and no reference to an image that does not exist
         images = max([current or 0, *(n for t in dialogue for n in t.images)])
         assert valid.intent in registry.intents(enabled, has_images=images > 0)
-        refs = [int(v[1:]) for v in valid.inputs.model_dump().values() if isinstance(v, str) and v.startswith("#")]
+        # image fields only: a prompt may well be the text "#4"
+        fields = {"image"} | set(registry.kind_of(valid.intent).image_fields if valid.kind else ())
+        refs = [int(v[1:]) for k, v in valid.inputs.model_dump().items()
+                if k in fields and isinstance(v, str) and v.startswith("#")]
         assert all(1 <= r <= images for r in refs), (out, images)
         intents.append(valid.intent)
     # an untrained 135M model is a poor intent classifier, but it does not say one thing only

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from engine.irpem.adapter import read_training_config
 from engine.irpem.prompt import build_messages, encode_prompt, reserved_strings
 from engine.irpem.smollm2 import resolve_base
 from engine.registry import MAX_LISTED_IMAGES, IntentError
@@ -132,6 +133,11 @@ class TransformersIrpem:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, settings.adapter)
+        # an adapter is used with the prompt it was trained on, whatever [irpem] prompt says
+        self.prompt_mode = read_training_config(settings.adapter).get("prompt", settings.prompt)
+        if self.prompt_mode != settings.prompt:
+            log.info("IRPEM adapter %s was trained with the %r prompt; using it (config says %r)",
+                     settings.adapter, self.prompt_mode, settings.prompt)
         self.quantized = settings.quantize == "int8" and self.device.type == "cpu"
         if self.quantized:
             model = _int8_linears(model)
@@ -178,7 +184,7 @@ class TransformersIrpem:
             json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True
         )
         prefix_ids, _ = encode_prompt(
-            self.tokenizer, build_messages(self.registry, [], None, enabled)
+            self.tokenizer, build_messages(self.registry, [], None, enabled, mode=self.prompt_mode)
         )
         state = _EnabledState(key, grammar, prefix_ids)
         self._states[key] = state
@@ -279,7 +285,7 @@ class TransformersIrpem:
         state = self._state(enabled)
         messages = build_messages(
             self.registry, dialogue, current_image, enabled,
-            max_turns=self.settings.dialogue_turns, reserved=self._reserved,
+            max_turns=self.settings.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
         )
         prefix_ids, rest_ids = encode_prompt(self.tokenizer, messages)
         if prefix_ids != state.prefix_ids:  # cannot happen unless the template is unusual

@@ -1,0 +1,30 @@
+"""What a trained IRPEM adapter records about its training, next to the peft files.
+
+``training.json`` in the adapter folder holds the exact training arguments and, above all,
+the prompt mode the adapter was trained with: the backend must build its prompts the same
+way, or the adapter sees text it never learned from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TRAINING_CONFIG = "training.json"
+
+
+def write_training_config(adapter_dir: str | Path, config: dict[str, Any]) -> Path:
+    path = Path(adapter_dir) / TRAINING_CONFIG
+    path.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_training_config(adapter_dir: str | Path | None) -> dict[str, Any]:
+    """The adapter's training record, or {} (no adapter, or one trained elsewhere)."""
+    if not adapter_dir:
+        return {}
+    path = Path(adapter_dir) / TRAINING_CONFIG
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))

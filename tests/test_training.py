@@ -1,0 +1,173 @@
+"""SFT and DPO run a few steps on a tiny random Llama (the SmolLM2 tokenizer) and a tiny
+DrawnConvos set; the adapters they save load into the real IRPEM backend and answer validly.
+Pair ranking follows the paper's rule; feedback export goes through the store's extractor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.config import DEFAULT_CONFIG, IrpemSettings, load_settings
+from engine.irpem import ScriptedIrpem
+from engine.irpem.adapter import read_training_config
+from engine.irpem.pairs import PreferencePair, read_pairs, write_pairs
+from engine.irpem.prompt import build_messages, encode_prompt
+from engine.irpem.smollm2 import smollm2_checkpoint
+from engine.queue import DialogueTurn
+from engine.registry import Registry
+from eval.dialogues import Case
+from tests.conftest import SHARED_DATA
+from training.drawnconvos import generate
+from training.pairs import make_pairs, pairs_for_case
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.from_settings(load_settings(DEFAULT_CONFIG))
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(smollm2_checkpoint(SHARED_DATA / "models"))
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(registry, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dc")
+    generate(registry, out, 30, seed=5, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    return load_settings(DEFAULT_CONFIG, data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def sft_adapter(tiny_base, data, settings, registry, tmp_path_factory) -> Path:
+    from training.sft import SftArguments, run_sft
+
+    out = tmp_path_factory.mktemp("sft")
+    record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), max_steps=3,
+                                  batch_size=4, logging_steps=1, threads=1), settings, registry)
+    assert record["step_seconds"]["steps"] == 3
+    return out
+
+
+def _irpem(base: Path, adapter: Path, settings, registry):
+    from engine.irpem.backend import TransformersIrpem
+
+    irpem_settings = IrpemSettings(base=str(base), adapter=str(adapter), max_new_tokens=48, threads=1)
+    return TransformersIrpem(irpem_settings, registry, settings.data_dir)
+
+
+def test_sft_saves_an_adapter_with_its_config_and_the_irpem_loads_it(sft_adapter, tiny_base, settings, registry):
+    record = read_training_config(sft_adapter)
+    assert record["stage"] == "sft" and record["prompt"] == "short"
+    assert record["arguments"]["max_steps"] == 3 and record["examples"] > 0
+    assert record["sequence_tokens"]["max"] <= 1024 and record["answer_tokens"]["mean"] > 5
+    assert (sft_adapter / "adapter_model.safetensors").is_file()
+
+    irpem = _irpem(tiny_base, sft_adapter, settings, registry)
+    assert irpem.prompt_mode == "short"  # from training.json, though [irpem] prompt is "full"
+    full_prefix, _ = encode_prompt(irpem.tokenizer, build_messages(registry, [], None, mode="full"))
+    assert irpem.prefix_token_count() < len(full_prefix) / 4
+    dialogue = [DialogueTurn("user", "draw a fox", []), DialogueTurn("assistant", "Here.", [1]),
+                DialogueTurn("user", "make it blue", [])]
+    out = irpem.propose(dialogue, 1)
+    registry.validate(out)
+
+
+def test_pairs_from_the_tiny_sft_model_are_valid(sft_adapter, tiny_base, data, settings, registry, tmp_path):
+    irpem = _irpem(tiny_base, sft_adapter, settings, registry)
+    pairs, counts = make_pairs(irpem, registry, [data / "rlhf.jsonl"], limit=3, seed=0)
+    assert counts["cases"] == 3
+    # an untrained model is rarely right: the gold answer becomes the chosen one
+    assert pairs and all(p.source == "drawnconvos" for p in pairs)
+    for p in pairs:
+        registry.validate(p.chosen)
+        assert p.chosen != p.rejected
+    write_pairs(tmp_path / "p.jsonl", pairs)
+    assert len(list(read_pairs(tmp_path / "p.jsonl"))) == len(pairs)
+
+
+def test_dpo_starts_from_sft_and_its_adapter_loads(sft_adapter, tiny_base, data, settings, registry, tmp_path):
+    from training.dpo import DpoArguments, run_dpo
+
+    case = _case()
+    wrong = {"intent": "chat", "params": {}, "response": "Hi!"}
+    other = {"intent": "img2img", "params": {"prompt": "blue"}, "response": "Ok."}
+    pairs = pairs_for_case(case, [json.dumps(wrong), json.dumps(other)], registry)
+    pairs.append(pairs[0])  # duplicates are dropped before training
+    write_pairs(tmp_path / "pairs.jsonl", pairs)
+    out = tmp_path / "dpo"
+    record = run_dpo(DpoArguments(pairs=[tmp_path / "pairs.jsonl"], sft_adapter=sft_adapter, out=out,
+                                  max_steps=2, batch_size=2, logging_steps=1, threads=1), settings, registry)
+    assert record["stage"] == "dpo" and record["prompt"] == "short" and record["pairs"] == 2
+    assert record["step_seconds"]["steps"] == 2
+    assert not (out / "ref").exists()  # trl's frozen reference copy is not saved
+    irpem = _irpem(tiny_base, out, settings, registry)
+    registry.validate(irpem.propose(case.context, case.current_image))
+
+
+def _case() -> Case:
+    context = [DialogueTurn("user", "draw a fox", []), DialogueTurn("assistant", "Here is a fox.", [1]),
+               DialogueTurn("user", "make it blue", [])]
+    gold = {"intent": "instruct_edit", "params": {"instruction": "make it blue"}, "response": "Done."}
+    return Case("d1", 3, context, 1, gold)
+
+
+def test_ranking_rule_gold_wins_when_no_candidate_is_right(registry):
+    case = _case()
+    wrong_a = {"intent": "chat", "params": {}, "response": "Hi!"}
+    wrong_b = {"intent": "text2image", "params": {"prompt": "a blue fox"}, "response": "Ok."}
+    pairs = pairs_for_case(case, [json.dumps(wrong_a), json.dumps(wrong_b)], registry)
+    assert [(p.chosen, p.rejected) for p in pairs] == [(case.gold, wrong_a), (case.gold, wrong_b)] or \
+        [(p.chosen, p.rejected) for p in pairs] == [(case.gold, wrong_b), (case.gold, wrong_a)]
+    assert all(p.provenance["rule"] == "gold" and p.provenance["dialogue"] == "d1" for p in pairs)
+
+
+def test_ranking_rule_right_beats_wrong_and_ties_make_no_pair(registry):
+    case = _case()
+    right = dict(case.gold)
+    half = {"intent": "instruct_edit", "params": {"instruction": "add snow"}, "response": "Ok."}
+    wrong = {"intent": "chat", "params": {}, "response": "Hi!"}
+    [pair] = pairs_for_case(case, [json.dumps(wrong), json.dumps(right)], registry)
+    assert pair.chosen == right and pair.rejected == wrong and pair.provenance["rule"] == "ranked"
+    [pair] = pairs_for_case(case, [json.dumps(half), json.dumps(right)], registry)
+    assert pair.chosen == right and pair.rejected == half
+    assert pairs_for_case(case, [json.dumps(right), json.dumps(right)], registry) == []
+
+
+def test_make_pairs_samples_two_candidates_per_turn(registry, data):
+    answers = [{"intent": "chat", "params": {}, "response": f"r{i}"} for i in range(200)]
+    irpem = ScriptedIrpem(answers)
+    pairs, counts = make_pairs(irpem, registry, [data / "rlhf.jsonl"], limit=4, seed=1)
+    assert counts["cases"] == 4 and len(irpem.calls) == 8
+    assert all(isinstance(p, PreferencePair) for p in pairs)
+
+
+async def test_export_pairs_writes_the_stores_pairs(db, db_url, tmp_path):
+    from bot.store.preferences import preference_pairs
+    from training.export import export_pairs
+
+    expected = await preference_pairs(db)
+    counts = await export_pairs(db_url, tmp_path / "fb.jsonl")
+    assert counts["pairs"] == len(expected)
+    assert [p.to_dict() for p in read_pairs(tmp_path / "fb.jsonl")] == [p.to_dict() for p in expected]

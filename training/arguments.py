@@ -1,0 +1,52 @@
+"""Argument dataclasses as argparse options (the trl example scripts' style, inside the
+`dialogdraw train` subcommands): each field is one ``--option``, its metadata["help"] the
+help text, so the dataclass is the one list of what a run can be told."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _base_type(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0]
+    return annotation
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=f.default, help=help_text)
+            continue
+        if typing.get_origin(kind) is list:
+            parser.add_argument(flag, dest=f.name, nargs="+", type=typing.get_args(kind)[0],
+                                required=required, help=help_text,
+                                default=None if required else f.default_factory())
+            continue
+        choices = list(typing.get_args(kind)) if typing.get_origin(kind) is typing.Literal else None
+        parser.add_argument(flag, dest=f.name, type=str if choices else kind, choices=choices,
+                            required=required, default=None if required else f.default,
+                            help=help_text + ("" if required else f" (default: {f.default})"))
+
+
+def from_namespace(cls: type[T], args: argparse.Namespace) -> T:
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def as_record(obj: Any) -> dict[str, Any]:
+    """A dataclass as JSON-ready values (paths as strings)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(obj).items()}

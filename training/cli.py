@@ -1,0 +1,106 @@
+"""`dialogdraw train ...`: DrawnConvos, SFT, preference pairs, DPO, feedback export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.config import load_settings
+from training.arguments import add_arguments, from_namespace
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from training.dpo import DpoArguments
+    from training.sft import SftArguments
+
+    p = sub.add_parser("train", help="make DrawnConvos and train the intent model (SFT, DPO)")
+    tsub = p.add_subparsers(dest="train_command", required=True, metavar="STEP")
+
+    data = tsub.add_parser("data", help="generate DrawnConvos: sft/rlhf/test JSONL + stats.json")
+    data.add_argument("--out", type=Path, required=True, help="output folder")
+    data.add_argument("--dialogues", type=int, default=10_000, help="number of dialogues (default 10000)")
+    data.add_argument("--seed", type=int, default=0, help="same seed, same files")
+    data.add_argument("--config", help="config file (its enabled pipelines are the catalog)")
+    data.set_defaults(func=cmd_data)
+
+    sft = tsub.add_parser("sft", help="LoRA supervised fine-tuning on dialogue files")
+    add_arguments(sft, SftArguments)
+    sft.set_defaults(func=cmd_sft)
+
+    pairs = tsub.add_parser("pairs", help="preference pairs from the RLHF split, sampled from IRPEM(SFT)")
+    pairs.add_argument("--data", type=Path, nargs="+", required=True, help="dialogue JSONL (rlhf.jsonl)")
+    pairs.add_argument("--adapter", type=Path, required=True, help="the SFT adapter that samples")
+    pairs.add_argument("--out", type=Path, required=True, help="pairs JSONL to write")
+    pairs.add_argument("--limit", type=int, help="use a random sample of this many assistant turns")
+    pairs.add_argument("--seed", type=int, default=0, help="seed of the sample and of sampling")
+    pairs.add_argument("--config", help="config file")
+    pairs.set_defaults(func=cmd_pairs)
+
+    dpo = tsub.add_parser("dpo", help="DPO from the SFT adapter on preference pairs")
+    add_arguments(dpo, DpoArguments)
+    dpo.set_defaults(func=cmd_dpo)
+
+    export = tsub.add_parser("export-pairs", help="preference pairs from the users' feedback in the store")
+    export.add_argument("--db", help="database URL (default: the configured one)")
+    export.add_argument("--out", type=Path, required=True, help="pairs JSONL to write")
+    export.add_argument("--guild", help="only this server's feedback")
+    export.add_argument("--config", help="config file")
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from engine.registry import Registry
+    from training.drawnconvos import generate
+
+    if args.dialogues < 1:
+        print("dialogdraw: --dialogues must be at least 1", file=sys.stderr)
+        return 2
+    settings = load_settings(args.config)
+    stats = generate(Registry.from_settings(settings), args.out, args.dialogues, args.seed)
+    summary = {k: stats[k] for k in ("dialogues", "rounds_share", "intents", "intents_without_template",
+                                     "distinct_2", "seconds")}
+    print(json.dumps(summary, indent=2))
+    print(f"written: {', '.join(str(args.out / f) for f in ('sft.jsonl', 'rlhf.jsonl', 'test.jsonl', 'stats.json'))}")
+    return 0
+
+
+def cmd_sft(args: argparse.Namespace) -> int:
+    from training.sft import SftArguments, run_sft
+
+    run_sft(from_namespace(SftArguments, args))
+    return 0
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    from engine.irpem import load_irpem
+    from engine.irpem.pairs import write_pairs
+    from engine.registry import Registry
+    from training.pairs import make_pairs
+
+    settings = load_settings(args.config)
+    settings.irpem.adapter = str(args.adapter)
+    registry = Registry.from_settings(settings)
+    pairs, counts = make_pairs(load_irpem(settings, registry), registry, args.data, limit=args.limit,
+                               seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_pairs(args.out, pairs)
+    print(json.dumps({"pairs": len(pairs), **counts}))
+    return 0
+
+
+def cmd_dpo(args: argparse.Namespace) -> int:
+    from training.dpo import DpoArguments, run_dpo
+
+    run_dpo(from_namespace(DpoArguments, args))
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    from training.export import export_pairs
+
+    url = args.db or load_settings(args.config).db_url
+    counts = await export_pairs(url, args.out, args.guild)
+    print(json.dumps(counts))
+    return 0

@@ -1,0 +1,133 @@
+"""Stage 2: Direct Preference Optimization from the SFT adapter (trl ``DPOTrainer``).
+
+The SFT adapter is loaded trainable; trl keeps a frozen copy of it as the reference (its
+"ref" adapter), so no second model is held in memory. Pairs come from any mix of sources in
+the ``engine.irpem.pairs`` format (DrawnConvos RLHF pairs, user feedback exports). Prompts
+are rebuilt from each pair's context with the SFT adapter's prompt mode, and answers are the
+canonical JSON, exactly as in SFT.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.irpem.adapter import read_training_config, write_training_config
+from engine.irpem.pairs import dedupe, read_pairs
+from training.arguments import as_record
+from training.examples import PromptBuilder, length_summary
+from training.model import library_versions, load_base
+from training.timing import StepTimer
+
+
+@dataclass
+class DpoArguments:
+    pairs: list[Path] = field(metadata={"help": "preference-pair JSONL files"})
+    sft_adapter: Path = field(metadata={"help": "the SFT adapter to start from (and to stay close to)"})
+    out: Path = field(metadata={"help": "folder for the DPO adapter"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the pairs"})
+    max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs decide)"})
+    max_pairs: int | None = field(default=None, metadata={"help": "use only N pairs (a seeded sample)"})
+    batch_size: int = field(default=4, metadata={"help": "pairs per step"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate"})
+    beta: float = field(default=0.1, metadata={"help": "DPO beta: how far from the reference the policy may move"})
+    max_length: int = field(default=1024, metadata={"help": "longest prompt + answer in tokens"})
+    seed: int = field(default=0, metadata={"help": "seed of shuffling and dropout"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
+    logging_steps: int = field(default=10, metadata={"help": "log loss every N steps"})
+    config: str | None = field(default=None, metadata={"help": "config file (default: config.toml or $DIALOGDRAW_CONFIG)"})
+
+
+def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> dict[str, Any]:
+    from datasets import Dataset
+    from peft import PeftModel
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    from engine.config import load_settings
+    from engine.registry import Registry
+
+    settings = settings or load_settings(args.config)
+    registry = registry or Registry.from_settings(settings)
+    sft = read_training_config(args.sft_adapter)
+    if not (args.sft_adapter / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"no peft adapter in {args.sft_adapter}")
+    set_seed(args.seed)
+    base = sft.get("base") or settings.irpem.base
+    mode = sft.get("prompt", settings.irpem.prompt)
+    turns = sft.get("dialogue_turns", settings.irpem.dialogue_turns)
+    model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
+    model = PeftModel.from_pretrained(model, str(args.sft_adapter), is_trainable=True)
+    builder = PromptBuilder(tokenizer, registry, mode, turns)
+
+    pairs = dedupe(p for path in args.pairs for p in read_pairs(path))
+    random.Random(args.seed).shuffle(pairs)
+    if args.max_pairs is not None:
+        pairs = pairs[: args.max_pairs]
+    if not pairs:
+        raise ValueError(f"no preference pair in {', '.join(map(str, args.pairs))}")
+    rows = []
+    for p in pairs:
+        ctx = p.context
+        rows.append({"prompt": builder.prompt_text(ctx.dialogue, ctx.current_image, ctx.enabled),
+                     "chosen": builder.answer_text(p.chosen) + tokenizer.eos_token,
+                     "rejected": builder.answer_text(p.rejected) + tokenizer.eos_token})
+    lengths = [len(builder.prompt_ids(p.context.dialogue, p.context.current_image, p.context.enabled))
+               + max(len(builder.answer_ids(p.chosen)), len(builder.answer_ids(p.rejected))) for p in pairs]
+    sources: dict[str, int] = {}
+    for p in pairs:
+        sources[p.source] = sources.get(p.source, 0) + 1
+    print(f"{len(pairs)} pairs {sources}; tokens/pair (prompt + longer answer) {length_summary(lengths)}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = DPOConfig(
+        output_dir=str(args.out / "checkpoints"),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        learning_rate=args.learning_rate,
+        beta=args.beta,
+        max_length=args.max_length,
+        logging_steps=args.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        data_seed=args.seed,
+        gradient_checkpointing=False,
+        bf16=str(model.dtype) == "torch.bfloat16",
+    )
+    timer = StepTimer()
+    started = time.perf_counter()
+    trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
+                         processing_class=tokenizer, callbacks=[timer])
+    result = trainer.train()
+    # only the trained adapter: trl's frozen "ref" copy is the SFT adapter, already on disk
+    trainer.model.save_pretrained(str(args.out), selected_adapters=["default"])
+    shutil.rmtree(args.out / "checkpoints", ignore_errors=True)
+    record = {
+        "stage": "dpo",
+        "prompt": mode,
+        "dialogue_turns": turns,
+        "base": base,
+        "base_path": str(base_path),
+        "sft_adapter": str(args.sft_adapter),
+        "sft": {k: sft.get(k) for k in ("arguments", "examples", "train_loss")},
+        "arguments": as_record(args),
+        "pairs": len(pairs),
+        "sources": sources,
+        "sequence_tokens": length_summary(lengths),
+        "step_seconds": timer.summary(),
+        "train_loss": round(result.training_loss, 4),
+        "seconds": round(time.perf_counter() - started, 1),
+        "log": [h for h in trainer.state.log_history if "loss" in h],
+        "versions": library_versions(),
+    }
+    write_training_config(args.out, record)
+    print(f"DPO adapter saved to {args.out} (steps {timer.summary()}, loss {result.training_loss:.4f})")
+    return record
