@@ -14,17 +14,21 @@ from engine.config import ConfigError
 
 def build_parser() -> argparse.ArgumentParser:
     from bot import terminal
+    from bot.discordbot import cli as discord_cli
     from bot.store import cli as store_cli
     from engine import cli as engine_cli
     from eval import cli as eval_cli
+    from training import cli as training_cli
 
     parser = argparse.ArgumentParser(prog="dialogdraw", description="Draw and edit images by talking.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     terminal.register(sub)
+    discord_cli.register(sub)
     store_cli.register(sub)
     engine_cli.register(sub)
     eval_cli.register(sub)
+    training_cli.register(sub)
     return parser
 
 

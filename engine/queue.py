@@ -28,6 +28,9 @@ class JobRequest:
     enabled: list[str] | None = None  # instance ids offered here; None = all enabled in config
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # instance -> defaults
     forced_intent: dict[str, Any] | None = None  # buttons (reroll, upscale) skip the IRPEM
+    # 2: ask the IRPEM for two sampled candidates and run both when they differ (an A/B
+    # choice whose answer becomes a preference pair); 1: the usual single greedy answer.
+    candidates: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -50,12 +53,17 @@ class JobResult:
     parent_image: int | None = None  # the session image the new ones derive from
     irpem_raw: str = ""  # exactly what the IRPEM produced, for feedback and training
     timings: dict[str, float] = field(default_factory=dict)
+    # A/B jobs: every candidate that ran, A first, each a JobResult without candidates of
+    # its own; the fields above then repeat candidate A (what a client unaware of A/B shows).
+    candidates: list["JobResult"] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JobResult":
+        d = dict(d)
+        d["candidates"] = [cls.from_dict(c) for c in d.get("candidates") or []]
         return cls(**d)
 
 

@@ -85,6 +85,29 @@ class Engine:
         intent = self.registry.validate(raw, request.enabled)
         return Understanding(intent, raw, time.perf_counter() - start)
 
+    def understand_candidates(self, request: "JobRequest", n: int) -> list[Understanding]:
+        """Up to ``n`` distinct valid sampled answers, in the IRPEM's order. Invalid samples
+        are dropped; if none is valid, the first one's IntentError is raised. Fewer than two
+        means there is nothing to choose between and the job runs as an ordinary one."""
+        start = time.perf_counter()
+        raws = self.irpem.propose_candidates(
+            request.dialogue, request.current_image, request.enabled, n=n, seed=request.seed
+        )
+        seconds = (time.perf_counter() - start) / max(len(raws), 1)
+        found: list[Understanding] = []
+        first_error: IntentError | None = None
+        for raw in raws:
+            try:
+                intent = self.registry.validate(raw, request.enabled)
+            except IntentError as err:
+                first_error = first_error or err
+                continue
+            if all(intent.as_dict() != u.intent.as_dict() for u in found):
+                found.append(Understanding(intent, raw, seconds))
+        if not found:
+            raise first_error or IntentError("the intent model gave no answer")
+        return found
+
     # ----- step 2: which images does it act on? -----
 
     def image_inputs(self, intent: ValidIntent, request: "JobRequest") -> dict[str, int]:

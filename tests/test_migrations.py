@@ -39,7 +39,7 @@ def test_upgrade_downgrade_upgrade(tmp_path):
     url = f"sqlite+aiosqlite:///{path}"
     upgrade(url)
     assert TABLES <= tables(path)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == "0002"
     assert schema_diff(path) == []
 
     upgrade(url)  # already at head: nothing to do
@@ -64,7 +64,7 @@ async def test_upgrade_from_a_running_event_loop(tmp_path):
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     try:
         await db.upgrade()
-        assert await db.revision() == "0001"
+        assert await db.revision() == "0002"
         await db.downgrade("base")
         assert await db.revision() is None
         await db.upgrade()
@@ -87,7 +87,7 @@ def test_db_cli(tmp_path, capsys):
     args = parser.parse_args(["db", "downgrade", "--to", "base", "--db", url])
     assert args.func(args) == 0
     assert tables(path) & TABLES == set()
-    assert capsys.readouterr().out.split() == ["database", "at", "0001", "0001", "database", "at", "base"]
+    assert capsys.readouterr().out.split() == ["database", "at", "0002", "0002", "database", "at", "base"]
 
 
 def test_db_cli_reads_the_settings(tmp_path, monkeypatch):
@@ -98,3 +98,27 @@ def test_db_cli_reads_the_settings(tmp_path, monkeypatch):
     args = parser.parse_args(["db", "upgrade"])
     assert args.func(args) == 0
     assert TABLES <= tables(tmp_path / "data" / "dialogdraw.db")
+
+
+async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
+    """A database made by 0001 gains the bot's columns with its rows intact, and back."""
+    from bot.store import repository as repo
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        await db.upgrade("0001")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO sessions (platform, channel_id, owner_id, created_at, image_count) "
+                "VALUES ('discord', '42', 'u1', '2025-01-01 00:00:00', 0)")
+        await db.upgrade()
+        assert await db.revision() == "0002"
+        session = await repo.session_by_channel(db, "discord", "42")
+        assert session.owner_id == "u1"
+        await db.downgrade("0001")
+        assert await db.revision() == "0001"
+        async with db.engine.connect() as conn:
+            cols = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("turns")})
+        assert "context" not in cols and "candidates" not in cols
+    finally:
+        await db.dispose()

@@ -130,6 +130,12 @@ class Turn(Base):
     intent: Mapped[dict[str, Any] | None] = mapped_column()
     # Set on the assistant turn of a failed job; such turns are left out of the dialogue.
     error: Mapped[str | None] = mapped_column(Text)
+    # Assistant turns: exactly what the IRPEM read ({"dialogue", "current_image", "enabled"},
+    # engine.irpem.pairs.PairContext), so feedback on the turn becomes a training pair.
+    context: Mapped[dict[str, Any] | None] = mapped_column()
+    # A/B turns: each candidate as [{"intent", "reply", "numbers"}], A first; the turn's
+    # intent/text are those of the chosen one (A until a choice is made).
+    candidates: Mapped[list[Any] | None] = mapped_column()
 
 
 class Image(Base):
@@ -158,6 +164,7 @@ class Job(Base):
         Index("ix_jobs_status_available_at", "status", "available_at"),
         Index("ix_jobs_user_id_claim_seq", "user_id", "claim_seq"),
         Index("ix_jobs_session_id_status", "session_id", "status"),
+        Index("ix_jobs_user_id_created_at", "user_id", "created_at"),  # the daily quota
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -178,6 +185,9 @@ class Job(Base):
     # Global claim order (1, 2, ...): the round-robin serves the user whose latest claim
     # is oldest, so one user's burst cannot starve the others.
     claim_seq: Mapped[int | None] = mapped_column(Integer)
+    # The front end's message that shows this job (a Discord message id): edited as the job
+    # moves, and found again after a restart to deliver the result of a resumed job.
+    reply_message_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Feedback(Base):

@@ -11,8 +11,10 @@ failure is recorded once, for a job still queued or running; anything else raise
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, true, update
@@ -197,6 +199,39 @@ async def enqueue_job(
     return job
 
 
+async def set_reply_message(db: Database, job_id: int, message_id: str) -> None:
+    async with db.session() as s, s.begin():
+        await s.execute(update(Job).where(Job.id == job_id).values(reply_message_id=message_id)
+                        .execution_options(synchronize_session=False))
+
+
+async def jobs_since(db: Database, user_id: str, since: datetime) -> int:
+    """How many jobs the user has queued since ``since`` (any outcome: the daily quota)."""
+    async with db.session() as s:
+        q = select(func.count(Job.id)).where(Job.user_id == user_id, Job.created_at >= since)
+        return (await s.execute(q)).scalar_one()
+
+
+async def active_jobs_on(db: Database, platform: str) -> list[tuple[Job, Session]]:
+    """Queued or running jobs of the platform's sessions, oldest first: what a restarted
+    front end still has to report."""
+    async with db.session() as s:
+        q = (
+            select(Job, Session)
+            .join(Session, Session.id == Job.session_id)
+            .where(Session.platform == platform, Job.status.in_(ACTIVE_JOB_STATUSES))
+            .order_by(Job.id)
+        )
+        return [tuple(row) for row in (await s.execute(q)).all()]
+
+
+async def job_for_turn(db: Database, turn_id: int) -> Job | None:
+    """The job that produced an assistant turn."""
+    async with db.session() as s:
+        turn = await s.get(Turn, turn_id)
+        return await s.get(Job, turn.job_id) if turn is not None and turn.job_id else None
+
+
 async def get_job(db: Database, job_id: int) -> Job | None:
     async with db.session() as s:
         return await s.get(Job, job_id)
@@ -216,36 +251,50 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
     ``result.parent_image``; the current image moves to the last new one, or as undo/revert
     say (see ``navigate``). ``job.result`` is ``result.to_dict()`` with the effective
     ``reply`` plus ``turn_id``, ``numbers`` (the new #n), ``current_image`` and ``notice``."""
-    infos = [image_info(store, sha) for sha in result.images]  # before the transaction: file I/O
+    # A/B: every candidate's images are numbered (A's first); A's decide the current image.
+    outputs = result.candidates or [result]
+    all_images = [sha for c in outputs for sha in c.images]
+    infos = [image_info(store, sha) for sha in all_images]  # before the transaction: file I/O
     async with db.session() as s, s.begin():
         job = await _finish_job(s, job_id, "done")
-        turn = Turn(session_id=job.session_id, role="assistant", text=result.reply, job_id=job_id, intent=result.intent)
+        turn = Turn(session_id=job.session_id, role="assistant", text=result.reply, job_id=job_id,
+                    intent=result.intent, context=irpem_context(job.payload))
         s.add(turn)
         await s.flush()
 
         new_images: list[Image] = []
         notice = None
         session = await s.get(Session, job.session_id, populate_existing=True)
-        if result.images:
-            numbers = await _allocate_numbers(s, job.session_id, len(result.images))
-            for number, sha, info in zip(numbers, result.images, infos):
+        candidates = None
+        if all_images:
+            numbers = await _allocate_numbers(s, job.session_id, len(all_images))
+            parents = [c.parent_image for c in outputs for _ in c.images]
+            for number, sha, info, parent in zip(numbers, all_images, infos, parents):
                 image = Image(
                     session_id=job.session_id, number=number, sha256=sha, size=info.size,
                     width=info.width, height=info.height, format=info.format, turn_id=turn.id,
-                    parent_number=result.parent_image,
+                    parent_number=parent,
                     replaced_number=session.current_image_number,
                 )
                 s.add(image)
                 new_images.append(image)
-            current = numbers[-1]
+            split = _split(numbers, [len(c.images) for c in outputs])
+            current = split[0][-1] if split[0] else session.current_image_number
+            if result.candidates:
+                candidates = [{"intent": c.intent, "reply": c.reply, "numbers": n, "raw": _parsed(c.irpem_raw)}
+                              for c, n in zip(outputs, split)]
         else:
             replaced = dict((await s.execute(
                 select(Image.number, Image.replaced_number).where(Image.session_id == job.session_id)
             )).tuples().all())
             current, notice = navigate(result.intent, session.current_image_number, replaced)
+            if result.candidates:
+                candidates = [{"intent": c.intent, "reply": c.reply, "numbers": [], "raw": _parsed(c.irpem_raw)}
+                              for c in outputs]
         await _set_current(s, job.session_id, current)
         if notice:
             turn.text = notice
+        turn.candidates = candidates
         job.result = {
             **result.to_dict(),
             "reply": turn.text,
@@ -253,8 +302,54 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
             "numbers": [img.number for img in new_images],
             "current_image": current,
             "notice": notice,
+            "candidates": [{**c, "images": o.images} for c, o in zip(candidates or [], outputs)],
         }
     return Recorded(turn=turn, images=new_images, current_image=current, notice=notice)
+
+
+def irpem_context(payload: dict[str, Any]) -> dict[str, Any]:
+    """The part of a job's request the IRPEM read (``engine.irpem.pairs.PairContext``). The
+    queue brings the payload up to date when the job is claimed, so at completion it holds
+    the dialogue exactly as the IRPEM saw it."""
+    return {
+        "dialogue": payload.get("dialogue", []),
+        "current_image": payload.get("current_image"),
+        "enabled": payload.get("enabled"),
+    }
+
+
+def _parsed(raw: str) -> dict[str, Any] | None:
+    """An IRPEM answer as it was produced (defaults not filled in): what training learns from."""
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _split(items: list[int], sizes: list[int]) -> list[list[int]]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(items[start:start + size])
+        start += size
+    return out
+
+
+async def choose_candidate(db: Database, turn_id: int, index: int) -> Turn:
+    """Make candidate ``index`` (0 = A) of an A/B turn the answer the dialogue goes on from:
+    the turn's intent and text become the candidate's, and its last image becomes current
+    unless the conversation has moved to another image since."""
+    async with db.session() as s, s.begin():
+        turn = await s.get(Turn, turn_id, populate_existing=True)
+        if turn is None or not turn.candidates or not 0 <= index < len(turn.candidates):
+            raise NotFound(f"turn {turn_id} has no candidate {index}")
+        chosen = turn.candidates[index]
+        turn.intent, turn.text = chosen["intent"], chosen["reply"]
+        session = await s.get(Session, turn.session_id, populate_existing=True)
+        shown = {n for c in turn.candidates for n in c["numbers"]}
+        if chosen["numbers"] and (session.current_image_number in shown):
+            await _set_current(s, turn.session_id, chosen["numbers"][-1])
+    return turn
 
 
 def navigate(intent: dict[str, Any], current: int | None, replaced: dict[int, int | None]) -> tuple[int | None, str | None]:
