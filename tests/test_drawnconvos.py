@@ -100,12 +100,22 @@ def test_references_switches_undo_revert_negatives_and_uploads_occur(dataset):
         for a, b in zip([t for t in d["turns"] if t["role"] == "assistant"],
                         [t for t in d["turns"] if t["role"] == "assistant"][1:]))
     assert switches > 50
-    # after an undo the current image is the one before the undone change
+    # after an undo the current image is the one before the undone change (which may be a
+    # revert: undoing "go back to #1" returns to the image that was current before it)
+    undone = 0
     for d in dialogues:
-        turns = d["turns"]
-        for i, t in enumerate(turns):
-            if t["role"] == "assistant" and t["gold"]["intent"] == "undo" and i + 2 < len(turns):
-                assert turns[i + 2]["current_image"] < t["current_image"] or turns[i + 1]["images"]
+        history: list[int] = []
+        for t in d["turns"]:
+            if t["role"] == "assistant":
+                assert t["current_image"] == (history[-1] if history else None)
+                intent = t["gold"]["intent"]
+                if intent == "undo":
+                    history.pop()
+                    undone += 1
+                elif intent == "revert":
+                    history.append(int(t["gold"]["params"]["image"][1:]))
+            history.extend(t["images"])
+    assert undone
 
 
 def test_test_phrasings_and_words_are_held_out(dataset):
@@ -164,14 +174,123 @@ def test_instances_are_generated_under_their_own_id(tmp_path):
 def test_presets_of_one_kind_without_own_template_are_skipped(tmp_path):
     registry = Registry([PipelineInstance(id="text2image", kind="text2image"),
                          PipelineInstance(id="img2img", kind="img2img"),
-                         PipelineInstance(id="style_anime", kind="img2img")])
+                         PipelineInstance(id="style_pixel", kind="img2img", defaults={"style": "pixel art"})])
     stats = generate(registry, tmp_path, 60, seed=2, progress=False)
-    assert stats["intents_without_template"] == ["style_anime"]
-    assert stats["intents"]["img2img"] > 0 and stats["intents"]["style_anime"] == 0
+    assert stats["intents_without_template"] == ["style_pixel"]
+    assert stats["intents"]["img2img"] > 0 and stats["intents"]["style_pixel"] == 0
     for d in read_dialogues(tmp_path / "sft.jsonl"):
         for t in d["turns"]:
             if t["role"] == "assistant":
                 registry.validate(t["gold"])
+
+
+def test_default_catalog_has_a_template_for_every_enabled_instance(registry):
+    from training.drawnconvos.generator import Catalog
+
+    catalog = Catalog.from_registry(registry)
+    assert catalog.skipped == []
+    assert set(catalog.templates) == set(registry.intents())
+
+
+def test_every_intent_gets_a_fair_share(dataset):
+    stats = json.loads((dataset / "stats.json").read_text())
+    n = stats["assistant_turns"]
+    shares = {i: c / n for i, c in stats["intents"].items()}
+    assert min(shares.values()) > 0.005, shares  # 400 dialogues: ~1.5% expected at the least
+    assert shares["text2image"] < 0.3
+
+
+def test_a_phrasing_template_always_means_one_intent(dataset, registry):
+    from training.drawnconvos.generator import Catalog
+
+    key_of = {intent: key for intent, (key, _) in Catalog.from_registry(registry).templates.items()}
+    assert len(set(key_of.values())) == len(key_of)  # no two intents share a template key
+    intent_of = {key: intent for intent, key in key_of.items()}
+    meaning: dict[str, set[str]] = {}
+    for split in ("sft", "rlhf", "test"):
+        for d in _dialogues(dataset, split):
+            intents = {t["gold"]["intent"] for t in d["turns"] if t["role"] == "assistant"}
+            for tid in d["meta"]["templates"]:
+                intent = intent_of[tid.split(".", 1)[0]]
+                assert intent in intents, (tid, intents)
+                meaning.setdefault(tid, set()).add(intent)
+    assert meaning and all(len(i) == 1 for i in meaning.values())
+
+
+def _core_requests(per_intent: int = 250) -> list[tuple[str, str, dict]]:
+    """(clean request text, intent, params) built straight from every template, without
+    wrappers or typos, on a session of three described images."""
+    import random
+
+    out = []
+    offered = frozenset(templates.TEMPLATES)
+    for intent, template in templates.TEMPLATES.items():
+        for i in range(per_intent):
+            split = "test" if i % 5 == 0 else "sft"
+            rng = random.Random(f"{intent}:{i}")
+            session = templates.Session([templates.Image("a red fox", "fox"), templates.Image("an old mill", "mill"),
+                                         templates.Image(None, None)], current=3, history=[1, 2, 3])
+            target = rng.choice([1, 2]) if intent == "revert" else None
+            ctx = templates.Ctx(rng, split, session, intent, target, offered)
+            ctx.noisy = False
+            request = template.build(ctx)
+            out.append((request.text.lower(), intent, request.params))
+    return out
+
+
+def test_the_same_request_text_never_gets_two_intents():
+    seen: dict[str, set[str]] = {}
+    for text, intent, _ in _core_requests():
+        seen.setdefault(text, set()).add(intent)
+    clashes = {t: i for t, i in seen.items() if len(i) > 1}
+    assert not clashes
+
+
+GENERATIVE = {"text2image", "sketch2image", "canny2image", "depth2image", "blend"}
+WITH_NEGATIVES = GENERATIVE | {"img2img"}
+# words that mark one kind of request, and the only intents whose requests may contain them
+CUES = [
+    (r"\breplace\b|\bswap\b|\bsubstitute\b|in place of", {"replace_object", "change_background"}),
+    (r"^(remove|erase|delete|get rid of|take out)\b", {"remove_object", "remove_background"}),
+    (r"\bprompt\b|/describe", {"describe"}),
+    (r"black and white|grayscale|greyscale|monochrome|sepia|b&w", {"filter", "colorize"}),
+    (r"\b(rotate|flip|mirror|crop)\b", {"transform"}),
+    (r"zoom out", {"outpaint"}),
+    (r"\bvariation|\bvariant\b", {"variation"}),
+    (r"\b(outlines|edges|contours)\b", {"canny2image"}),
+    (r"\b(doodle|scribble)\b|\bmy (rough )?sketch", {"sketch2image"}),
+    (r"\banime\b|\bmanga\b|ghibli", GENERATIVE | {"style_anime"}),
+    (r"watercol|aquarel|acuarela", GENERATIVE | {"style_watercolor"}),
+    (r"pencil|graphite|charcoal", GENERATIVE | {"style_sketch"}),
+    (r"\b(brighter|darker|dimmer|sharper|crisper)\b", {"adjust"}),
+    (r"\bcolou?ri[sz]e|add (realistic )?colou?r|colou?r it in", {"colorize"}),
+    (r"\bcaption\b|\bmeme\b", {"add_text"}),
+    (r"\bbackground\b", {"change_background", "remove_background", "adjust", "filter", "vqa"}),
+    (r"\bupscale|\bresolution\b|\benlarge", {"upscale"}),
+    (r"\bblur", WITH_NEGATIVES | {"filter"}),
+    (r"^pan\b", {"pan"}),
+    (r"\bundo\b", {"undo"}),
+]
+
+
+def test_cue_words_point_to_one_kind_of_request():
+    import re
+
+    for text, intent, _ in _core_requests():
+        for cue, allowed in CUES:
+            if re.search(cue, text):
+                assert intent in allowed, f"{text!r} is {intent}, but {cue!r} belongs to {sorted(allowed)}"
+
+
+def test_styles_with_a_preset_go_to_the_preset_and_others_to_img2img():
+    import re
+
+    preset_cues = "|".join(cue for cue, _ in templates.STYLE_PRESETS.values())
+    for text, intent, params in _core_requests():
+        if intent == "img2img":
+            assert "style" in params and not re.search(preset_cues, params["style"]), (text, params)
+        if intent in templates.STYLE_PRESETS:
+            assert "style" not in params and re.search(templates.STYLE_PRESETS[intent][0], text)
 
 
 def test_distinct_n_counts_repeats():

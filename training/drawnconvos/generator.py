@@ -38,7 +38,9 @@ SPLITS = (("sft", 6), ("rlhf", 3), ("test", 1))
 ROUND_SHARES = ((1, 0.30), (2, 0.30), (3, 0.30), (4, 0.04), (5, 0.03), (6, 0.03))
 REF_RATE = 0.2  # an image edit aims at an earlier image, not the current one
 ATTACH_LATER_RATE = 0.08  # with images already there, the user uploads a new one
-ATTACH_OPENING_WEIGHT = 3.0  # first turns that come with an upload, against opening_weight
+# first turns that come with an upload, against the opening_weight of text-only intents; shared
+# among the kinds by weight * opening_upload, so a bigger catalog does not crowd out drawing
+ATTACH_OPENING_WEIGHT = 4.5
 
 REF_IMPERATIVE = ["go back to the {ord} one and {req}", "take #{k} and {req}", "on the {ord} picture, {req}",
                   "for #{k}: {req}", "use image #{k} and {req}", "with the {ord} image, {req}",
@@ -57,6 +59,11 @@ class Catalog:
 
     templates: dict[str, tuple[str, IntentTemplate]]  # intent -> (template key, template)
     skipped: list[str]
+
+    @property
+    def opening_upload_total(self) -> float:
+        return sum(t.weight * t.opening_upload for i, (_, t) in self.templates.items()
+                   if t.needs_image and i not in BUILTINS and t.min_images <= 1) or 1.0
 
     @classmethod
     def from_registry(cls, registry: "Registry") -> "Catalog":
@@ -114,6 +121,7 @@ class DialogueBuilder:
         """The next intent, and whether the user uploads an image with the request."""
         s = self.session
         options: list[tuple[str, bool, float]] = []
+        n = len(s.images)
         for intent, (_, t) in self.catalog.templates.items():
             uploadable = t.needs_image and intent not in BUILTINS
             if after_clarify and not (t.changes_image and intent not in BUILTINS and s.current is not None
@@ -122,16 +130,19 @@ class DialogueBuilder:
             if s.current is None:
                 if not t.needs_image and t.opening_weight:
                     options.append((intent, False, t.opening_weight))
-                elif uploadable:
-                    options.append((intent, True, ATTACH_OPENING_WEIGHT / 6))
+                elif uploadable and t.min_images <= 1 and t.opening_upload:
+                    share = t.weight * t.opening_upload / self.catalog.opening_upload_total
+                    options.append((intent, True, ATTACH_OPENING_WEIGHT * share))
                 continue
             if intent == "undo" and len(s.history) < 2:
                 continue
-            if intent == "revert" and len(s.images) < 2:
+            if intent == "revert" and n < 2:
                 continue
-            options.append((intent, False, t.weight * (1 - ATTACH_LATER_RATE if uploadable else 1)))
-            if uploadable:
-                options.append((intent, True, t.weight * ATTACH_LATER_RATE))
+            rate = (ATTACH_LATER_RATE if t.attach_rate is None else t.attach_rate) if uploadable else 0.0
+            if n >= t.min_images and rate < 1:
+                options.append((intent, False, t.weight * (1 - rate)))
+            if uploadable and n + 1 >= t.min_images and rate > 0:
+                options.append((intent, True, t.weight * rate))
         if not options and after_clarify:  # no kind makes images: any request will do
             return self._choose(False)
         weights = [w for _, _, w in options]
@@ -147,7 +158,8 @@ class DialogueBuilder:
         attach_slot = None
         if attach:
             noun = rng.choice(vocab.pool(vocab.NOUNS, self.split))
-            s.images.append(Image(None, None))
+            # what the upload shows is known to the user, said or not: requests about it may name it
+            s.images.append(Image(None, noun))
             n = len(s.images)
             user_images = [n]
             s.current = n
@@ -158,7 +170,7 @@ class DialogueBuilder:
             target = rng.choice([k for k in range(1, len(s.images) + 1) if k != s.current])
         elif template.ref_style and not attach and len(s.images) >= 2 and rng.random() < REF_RATE:
             target = rng.choice([k for k in range(1, len(s.images) + 1) if k != s.current])
-        ctx = Ctx(rng, self.split, s, key, target)
+        ctx = Ctx(rng, self.split, s, key, target, frozenset(self.catalog.templates))
         request = template.build(ctx)
         text = request.text
         if target and intent != "revert":
@@ -166,8 +178,9 @@ class DialogueBuilder:
             text = ctx.phrase("ref", wrappers, req=text, k=str(target),
                               ord=vocab.ORDINALS.get(target, f"#{target}"))
         if attach:
-            text = ctx.phrase("attach", ATTACH, req=text, noun=attach_slot)
-            if "{noun}" in ATTACH[int(ctx.templates[-1].rsplit(".", 1)[1])]:
+            wrappers = template.attach_phrasings or ATTACH
+            text = ctx.phrase("attach", wrappers, req=text, noun=attach_slot)
+            if "{noun}" in wrappers[ctx.picked()]:
                 s.images[-1] = Image(f"a {attach_slot}", attach_slot)
         text = dress(text, rng, self.split)
         response = request.response[:1].upper() + request.response[1:]
@@ -199,10 +212,14 @@ class DialogueBuilder:
         """A generator bug must never become a wrong gold label."""
         valid = self.registry.validate(gold)
         images = len(self.session.images)
+        refs = []
         for name, value in valid.inputs.model_dump(exclude_none=True).items():
-            if isinstance(value, str) and value.startswith("#") and name == "image":
+            if isinstance(value, str) and value.startswith("#") and name in ("image", "image2", "image3"):
+                refs.append(value)
                 if not 1 <= int(value[1:]) <= images:
                     raise AssertionError(f"gold refers to {value} but the session has {images} images")
+        if len(set(refs)) != len(refs):
+            raise AssertionError(f"gold names one image twice: {refs}")
         if gold["intent"] in ("undo", "revert") and images == 0:
             raise AssertionError(f"gold {gold['intent']} without any image")
 

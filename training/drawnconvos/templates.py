@@ -12,6 +12,7 @@ records the phrasing's id, so TEST uses phrasings no training dialogue contains.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
@@ -54,18 +55,25 @@ class Ctx:
     """What a template builds from: a random source bound to one split and one session."""
 
     def __init__(self, rng: random.Random, split: str, session: Session, key: str,
-                 target: int | None = None) -> None:
+                 target: int | None = None, offered: frozenset[str] = frozenset()) -> None:
         self.rng = rng
         self.split = split
         self.session = session
         self.key = key  # the template's key: names its phrasings in meta and stats
         self.list_sizes: dict[str, int] = {}
         self.target = target  # an earlier image to act on (None: the current one)
+        # the intents this run generates: a request has one right intent only among those
+        # offered (an "anime" restyle goes to the anime preset where there is one)
+        self.offered = offered
         self.templates: list[str] = []
         self.noisy = rng.random() < TYPO_TURN_RATE
 
     def pick(self, items: Sequence[Any]) -> Any:
         return self.rng.choice(pool(items, self.split))
+
+    def picked(self) -> int:
+        """Index of the phrasing the last ``phrase`` call chose."""
+        return int(self.templates[-1].rsplit(".", 1)[1])
 
     def phrase(self, group: str, phrasings: Sequence[str], **slots: str) -> str:
         return self.phrase_pair(group, phrasings, **slots)[0]
@@ -105,6 +113,14 @@ class IntentTemplate:
     weight: float = 1.0  # relative frequency when the session has images
     opening_weight: float = 0.0  # relative frequency as a first turn without images
     changes_image: bool = True  # the answer produces a new image
+    # share of requests that come with an upload once the session has images (None: the
+    # generator's default); 1.0 for kinds whose input is naturally the user's own picture
+    attach_rate: float | None = None
+    # relative share of this intent among first turns that come with an upload
+    opening_upload: float = 1.0
+    min_images: int = 1  # images the session needs before this request makes sense
+    # wrappers for an uploaded image ("here's my doodle. {req}"); None: the generator's
+    attach_phrasings: Sequence[str] | None = None
 
 
 def _responses(ctx: Ctx, lines: Sequence[str], **slots: str) -> str:
@@ -161,10 +177,10 @@ T2I_RESPONSES = ["Here is {subject}.", "Drawing {subject} for you.", "Here you g
                  "Here's my take on {subject}."]
 
 
-def _desc(ctx: Ctx) -> tuple[str, str, str]:
+def _desc(ctx: Ctx, style_rate: float = 0.45) -> tuple[str, str, str]:
     subject, noun = ctx.subject()
     setting = " " + ctx.pick(vocab.SETTINGS) if ctx.rng.random() < 0.55 else ""
-    if ctx.rng.random() < 0.45:
+    if ctx.rng.random() < style_rate:
         desc = ctx.phrase("desc", DESC_STYLE, subject=subject, setting=setting, style=ctx.pick(vocab.STYLES))
         desc = desc.strip()
     else:
@@ -187,46 +203,90 @@ def text2image(ctx: Ctx) -> Request:
                    negatives, Image(subject, noun))
 
 
-# ----- img2img (restyle the whole picture) -----
+# ----- img2img and its style presets (restyle the whole picture) -----
 
 I2I = [
     "turn it into {style}", "redo it as {style}", "make a {style} version", "restyle it as {style}",
     "can you make this {style}?", "I want it in {style}", "{style} version please",
     "convert it to {style}", "redraw it in {style}", "same thing but {style}",
     "try it as {style}", "make it look like {style}", "reimagine it as {style}",
-    "do it in {style}", "switch the style to {style}",
+    "do it in {style}", "switch the style to {style}", "give it a {style} look",
+    "restyle this in {style}", "could you redo this picture in {style}?", "{style} please",
+    "change the art style to {style}",
 ]
 I2I_STRENGTH = [("just slightly", 0.3), ("subtly", 0.3), ("keep it close to the original", 0.35),
-                ("go wild with it", 0.85), ("completely", 0.9), ("a lot", 0.8)]
+                ("go wild with it", 0.85), ("completely", 0.9), ("a lot", 0.8), ("only a little", 0.25),
+                ("don't change it too much", 0.35), ("strongly", 0.8), ("barely", 0.2)]
 I2I_RESPONSES = ["Restyled as {style}.", "Here it is in {style}.", "A {style} take on it.",
                  "Redrawn as {style}.", "Trying {style}."]
 
+# Style words a configured preset answers for, by instance id. The same I2I phrasings carry
+# them, so the style word alone decides between a preset and plain img2img: a 135M model
+# must see that "anime" always means style_anime when that preset exists.
+STYLE_PRESETS: dict[str, tuple[str, list[str]]] = {
+    # id: (words that mark the style in any phrasing, what users call it)
+    "style_anime": (r"anime|manga|ghibli", [
+        "anime", "anime style", "manga style", "cel-shaded anime", "studio ghibli style",
+        "japanese anime style", "anime art", "anime illustration", "an anime drawing", "90s anime style"]),
+    "style_watercolor": (r"watercol|aquarel|acuarela", [
+        "watercolor", "watercolour", "a watercolor painting", "aquarelle", "acuarela", "soft watercolor",
+        "watercolor style", "a watercolour painting", "loose watercolor washes", "watercolors"]),
+    "style_sketch": (r"sketch|pencil|graphite|charcoal", [
+        "a pencil sketch", "a sketch", "a pencil drawing", "a graphite sketch", "a charcoal sketch",
+        "a rough sketch", "a hand-drawn sketch", "sketch style", "pencil art", "a quick sketch"]),
+}
+PRESET_RESPONSES = ["Here it is as {name}.", "Restyled as {name}.", "A {name} version, coming up.",
+                    "Redrawing it as {name}."]
+
+
+def _strength(ctx: Ctx, text: str, params: dict[str, Any]) -> str:
+    if ctx.rng.random() < 0.2:
+        words, strength = ctx.pick(I2I_STRENGTH)
+        params["strength"] = strength
+        return f"{text}, {words}"
+    return text
+
 
 def img2img(ctx: Ctx) -> Request:
-    style = ctx.pick(vocab.STYLES)
+    taken = "|".join(cue for i, (cue, _) in STYLE_PRESETS.items() if i in ctx.offered)
+    styles = [s for s in pool(vocab.STYLES, ctx.split) if not (taken and re.search(taken, s))]
+    style = ctx.rng.choice(styles)
     src = ctx.source()
-    params: dict[str, Any] = {"prompt": f"{src.subject}, {style}" if src.subject else style}
-    negatives = _negatives(ctx) if ctx.rng.random() < 0.5 else []
+    params: dict[str, Any] = {"style": style}
+    negatives = _negatives(ctx) if ctx.rng.random() < 0.3 else []
     if negatives:
         params["negative_prompt"] = ", ".join(negatives)
     params |= ctx.image_param()
-    text = ctx.phrase("ask", I2I, style=style)
-    if ctx.rng.random() < 0.2:
-        words, strength = ctx.pick(I2I_STRENGTH)
-        text = f"{text}, {words}"
-        params["strength"] = strength
+    text = _strength(ctx, ctx.phrase("ask", I2I, style=style), params)
     text = _with_negatives(ctx, text, negatives)
+    subject = f"{src.subject}, {style}" if src.subject else None
     return Request(text, params, _responses(ctx, I2I_RESPONSES, style=style), negatives,
-                   Image(params["prompt"], src.noun))
+                   Image(subject, src.noun))
 
 
-# ----- instruct_edit -----
+def preset(instance: str) -> Callable[[Ctx], Request]:
+    """The template of a style preset: an img2img instance whose config sets the style, so
+    the gold answer names the instance and leaves the style out."""
+    _, names = STYLE_PRESETS[instance]
 
-EDIT_COLOR = ["make the {part} {color}", "change the {part} to {color}", "turn the {part} {color}",
-              "color the {part} {color}", "paint the {part} {color}", "recolor the {part} {color}"]
+    def build(ctx: Ctx) -> Request:
+        name = ctx.pick(names)
+        src = ctx.source()
+        params: dict[str, Any] = dict(ctx.image_param())
+        text = _strength(ctx, ctx.phrase("ask", I2I, style=name), params)
+        subject = f"{src.subject}, {name}" if src.subject else None
+        return Request(text, params, _responses(ctx, PRESET_RESPONSES, name=name), result=Image(subject, src.noun))
+
+    return build
+
+
+# ----- instruct_edit: free-form instructions that no dedicated kind covers -----
+
 EDIT_ADD = ["add {thing}", "put {thing} in it", "add {thing} to the scene", "include {thing}",
-            "give it {thing}", "throw in {thing}"]
-EDIT_REMOVE = ["remove {thing}", "get rid of {thing}", "take out {thing}", "erase {thing}", "delete {thing}"]
+            "give it {thing}", "throw in {thing}", "can we have {thing} in there", "add some {thing}"]
+EDIT_FREE = ["make the {noun} smile", "make the {noun} look surprised", "make the {noun} jump",
+             "make the {noun} look happier", "make the {noun} sleep", "make the {noun} wave",
+             "make the {noun} look wet", "have the {noun} look at the camera"]
 EDIT_ASK = ["{edit}", "can you {edit}?", "please {edit}", "now {edit}", "{edit} pls",
             "could you {edit}", "let's {edit}", "I'd like you to {edit}", "ok now {edit}",
             "next, {edit}", "hmm, {edit}", "{edit} instead", "maybe {edit}?", "go ahead and {edit}",
@@ -238,12 +298,11 @@ EDIT_RESPONSES = ["Done: {edit}.", "Okay, I'll {edit}.", "Editing it now.", "Sur
 def instruct_edit(ctx: Ctx) -> Request:
     # the instruction is the clean edit; typos stay in the user's words only
     r = ctx.rng.random()
-    if r < 0.35:
-        edit, clean = ctx.phrase_pair("color", EDIT_COLOR, part=ctx.pick(vocab.PARTS), color=ctx.pick(vocab.COLORS))
-    elif r < 0.6:
+    if r < 0.4:
         edit, clean = ctx.phrase_pair("add", EDIT_ADD, thing=ctx.pick(vocab.ADDITIONS))
-    elif r < 0.75:
-        edit, clean = ctx.phrase_pair("remove", EDIT_REMOVE, thing=ctx.pick(vocab.REMOVALS))
+    elif r < 0.6:
+        noun = ctx.source().noun or ctx.pick(vocab.NOUNS)
+        edit, clean = ctx.phrase_pair("free", EDIT_FREE, noun=noun)
     else:
         edit = clean = ctx.pick(vocab.TRANSFORMS)
     params = {"instruction": clean} | ctx.image_param()
@@ -251,37 +310,95 @@ def instruct_edit(ctx: Ctx) -> Request:
     return Request(text, params, _responses(ctx, EDIT_RESPONSES, edit=clean))
 
 
-# ----- inpaint -----
+# ----- inpaint: a named part repainted in its own shape ("make the car red") -----
 
-INPAINT = ["replace {target} with {new}", "swap {target} for {new}", "put {new} where {target} is",
-           "replace {target} by {new}", "swap out {target} and put in {new}",
-           "exchange {target} for {new}", "{target} should be {new} instead",
-           "can you replace {target} with {new}?", "i want {new} in place of {target}",
-           "substitute {new} for {target}"]
-INPAINT_RESPONSES = ["Replacing {target} with {new}.", "Swapped {target} for {new}.",
-                     "Here it is with {new}.", "{new} instead of {target}, done."]
+INPAINT_COLOR = ["make {target} {look}", "turn {target} {look}", "paint {target} {look}",
+                 "recolor {target} {look}", "color {target} {look}", "change the color of {target} to {look}",
+                 "{target} should be {look}", "can {target} be {look}?", "I want {target} in {look}",
+                 "make {target} {look} please", "dye {target} {look}", "repaint {target} in {look}"]
+INPAINT_MATERIAL = ["turn {target} into {look}", "make {target} out of {look}",
+                    "make {target} look like it's made of {look}", "I want {target} made of {look}",
+                    "change {target} to {look}", "redo {target} in {look}", "can {target} be made of {look}?",
+                    "give {target} a {look} finish", "make {target} {look} instead"]
+INPAINT_PATTERN = ["cover {target} in {look}", "put {look} on {target}", "decorate {target} with {look}",
+                   "repaint {target} with {look}", "I want {target} with {look}", "paint {look} on {target}"]
+INPAINT_RESPONSES = ["Repainting {target} as {look}.", "{target} in {look}, coming up.",
+                     "Here's {target}, now {look}.", "Changed {target} to {look}."]
 
 
 def inpaint(ctx: Ctx) -> Request:
+    src = ctx.source()
+    # "the background" is change_background's: repainting it means a new backdrop
+    parts = [p for p in pool(vocab.PARTS, ctx.split) if p != "background"]
+    obj = src.noun if src.noun and ctx.rng.random() < 0.35 else ctx.rng.choice(parts)
+    target = f"the {obj}"
+    r = ctx.rng.random()
+    if r < 0.5:
+        look = ctx.pick(vocab.COLORS)
+        text = ctx.phrase("color", INPAINT_COLOR, target=target, look=look)
+    elif r < 0.8:
+        look = ctx.pick(vocab.MATERIALS)
+        text = ctx.phrase("material", INPAINT_MATERIAL, target=target, look=look)
+    else:
+        look = ctx.pick(vocab.PATTERNS)
+        text = ctx.phrase("pattern", INPAINT_PATTERN, target=target, look=look)
+    params = {"target": target, "prompt": look} | ctx.image_param()
+    return Request(text, params, _responses(ctx, INPAINT_RESPONSES, target=target, look=look))
+
+
+# ----- replace_object: swap one thing for another -----
+
+REPLACE = ["replace {target} with {new}", "swap {target} for {new}", "put {new} where {target} is",
+           "replace {target} by {new}", "swap out {target} and put in {new}",
+           "exchange {target} for {new}", "{target} should be {new} instead",
+           "can you replace {target} with {new}?", "i want {new} in place of {target}",
+           "substitute {new} for {target}", "swap {target} with {new}", "change {target} into {new}",
+           "instead of {target}, put {new}", "replace {target} and use {new}", "turn {target} into {new}"]
+REPLACE_RESPONSES = ["Replacing {target} with {new}.", "Swapped {target} for {new}.",
+                     "Here it is with {new}.", "{new} instead of {target}, done."]
+
+
+def replace_object(ctx: Ctx) -> Request:
     src = ctx.source()
     obj = src.noun if src.noun and ctx.rng.random() < 0.6 else ctx.pick(vocab.NOUNS)
     target = f"the {obj}"
     new, noun = ctx.subject()
     params = {"target": target, "prompt": new} | ctx.image_param()
-    text = ctx.phrase("ask", INPAINT, target=target, new=new)
-    subject = (src.subject or "the picture").replace(obj, noun) if src.subject else None
-    return Request(text, params, _responses(ctx, INPAINT_RESPONSES, target=target, new=new),
-                   result=Image(subject, src.noun))
+    text = ctx.phrase("ask", REPLACE, target=target, new=new)
+    subject = src.subject.replace(obj, noun) if src.subject else None
+    return Request(text, params, _responses(ctx, REPLACE_RESPONSES, target=target, new=new),
+                   result=Image(subject, noun if obj == src.noun else src.noun))
+
+
+# ----- remove_object: take something out -----
+
+REMOVE = ["remove {target}", "get rid of {target}", "take out {target}", "erase {target}", "delete {target}",
+          "can you remove {target}?", "{target} has to go", "take {target} out of the picture",
+          "make {target} disappear", "remove {target} from the scene", "please erase {target}",
+          "wipe {target} out", "lose {target}", "I don't want {target} in the picture anymore, remove it",
+          "clean up the picture by removing {target}"]
+REMOVE_RESPONSES = ["Removing {target}.", "{target} is gone.", "Erased {target}.", "Here it is without {target}."]
+
+
+def remove_object(ctx: Ctx) -> Request:
+    src = ctx.source()
+    r = ctx.rng.random()
+    target = f"the {src.noun}" if src.noun and r < 0.25 else ctx.pick(vocab.REMOVALS)
+    params = {"target": target} | ctx.image_param()
+    text = ctx.phrase("ask", REMOVE, target=target)
+    return Request(text, params, _responses(ctx, REMOVE_RESPONSES, target=target))
 
 
 # ----- upscale -----
 
 UPSCALE = ["upscale it", "make it bigger", "can I get a higher resolution version?", "enlarge it",
            "increase the resolution", "it's too small, blow it up", "hd version please",
-           "super-resolution please", "upscale this", "make it larger and sharper",
+           "super-resolution please", "upscale this", "make it larger in high definition",
            "higher res please", "can you upsize it", "I need it bigger for printing",
-           "bump up the resolution", "make a high-res copy"]
-UPSCALE_FACTOR = [(" 4x", 4), (" four times", 4), (" by 4", 4), (" 2x", 2), (" double size", 2), (" x2", 2)]
+           "bump up the resolution", "make a high-res copy", "enlarge the image please",
+           "give me a bigger, high resolution copy", "upres it"]
+UPSCALE_FACTOR = [(" 4x", 4), (" four times", 4), (" by 4", 4), (" 2x", 2), (" double size", 2), (" x2", 2),
+                  (" to 200%", 2), (" times four", 4)]
 UPSCALE_RESPONSES = ["Upscaling it now.", "Here's a bigger version.", "Enlarged.", "Higher resolution coming up."]
 
 
@@ -295,19 +412,19 @@ def upscale(ctx: Ctx) -> Request:
     return Request(text, params, ctx.pick(UPSCALE_RESPONSES))
 
 
-# ----- adjust -----
+# ----- adjust: comparatives of brightness, contrast, saturation, hue, sharpness -----
 
 ADJUST_WORDS = {
-    # property: [(phrase, sign)]
-    "brightness": [("brighter", 1), ("darker", -1), ("lighter", 1), ("dimmer", -1), ("brighten", 1),
-                   ("darken", -1), ("more exposure", 1), ("less bright", -1)],
-    "contrast": [("more contrast", 1), ("less contrast", -1), ("punchier", 1), ("flatter", -1),
-                 ("higher contrast", 1), ("lower contrast", -1)],
+    # property: [(phrase, sign)]; blur, grayscale and "more colour" belong to filter and colorize
+    "brightness": [("brighter", 1), ("darker", -1), ("lighter", 1), ("dimmer", -1), ("brighter overall", 1),
+                   ("darker overall", -1), ("more exposed", 1), ("less bright", -1)],
+    "contrast": [("more contrasty", 1), ("less contrasty", -1), ("punchier", 1), ("flatter", -1),
+                 ("higher in contrast", 1), ("lower in contrast", -1)],
     "saturation": [("more saturated", 1), ("less saturated", -1), ("more vivid", 1), ("more muted", -1),
-                   ("more colorful", 1), ("desaturated", -1), ("washed out", -1), ("richer colors", 1)],
+                   ("richer in color", 1), ("washed out", -1), ("more vibrant", 1), ("paler", -1)],
     "hue": [("hue shifted", 1), ("hue rotated", 1), ("hue shifted the other way", -1),
             ("warmer in hue", 1), ("cooler in hue", -1)],
-    "sharpness": [("sharper", 1), ("softer", -1), ("crisper", 1), ("blurrier", -1), ("more detailed", 1)],
+    "sharpness": [("sharper", 1), ("softer", -1), ("crisper", 1), ("less crisp", -1), ("more detailed", 1)],
 }
 ADJUST_AMOUNT = [("", 0.3), ("a bit ", 0.15), ("slightly ", 0.15), ("a little ", 0.15),
                  ("much ", 0.6), ("way ", 0.6), ("a lot ", 0.6), ("somewhat ", 0.3), ("really ", 0.6),
@@ -315,34 +432,438 @@ ADJUST_AMOUNT = [("", 0.3), ("a bit ", 0.15), ("slightly ", 0.15), ("a little ",
 ADJUST = ["make it {amount}{word}", "{amount}{word} please", "can you make it {amount}{word}?",
           "I'd like it {amount}{word}", "it should be {amount}{word}", "make the image {amount}{word}",
           "could it be {amount}{word}", "needs to be {amount}{word}", "{amount}{word}",
-          "go {amount}{word}"]
+          "go {amount}{word}", "make the picture {amount}{word}", "it's too dull, {amount}{word}"]
 ADJUST_REGION = ["make {region} {amount}{word}", "{region} should be {amount}{word}",
                  "can you make {region} {amount}{word}?", "only {region}: {amount}{word}",
                  "{amount}{word} on {region} only", "just {region}, {amount}{word}"]
-BW = ["make it black and white", "black and white please", "convert it to grayscale",
-      "remove all the color", "make it monochrome", "greyscale it"]
 ADJUST_RESPONSES = ["Adjusting the {prop}.", "Tweaked the {prop}.", "Here it is with adjusted {prop}.",
                     "Changed the {prop} a little."]
 
 
 def adjust(ctx: Ctx) -> Request:
-    params: dict[str, Any]
-    if ctx.rng.random() < 0.1:
-        text = ctx.phrase("bw", BW)
-        params = {"property": "saturation", "amount": -1.0}
+    prop = ctx.rng.choice(sorted(ADJUST_WORDS))
+    word, sign = ctx.pick(ADJUST_WORDS[prop])
+    amount_words, size = ctx.pick(ADJUST_AMOUNT)
+    params: dict[str, Any] = {"property": prop, "amount": sign * size}
+    if ctx.rng.random() < 0.25:
+        region = f"the {ctx.pick(vocab.PARTS)}"
+        text = ctx.phrase("region", ADJUST_REGION, region=region, amount=amount_words, word=word)
+        params["region"] = region
     else:
-        prop = ctx.rng.choice(sorted(ADJUST_WORDS))
-        word, sign = ctx.pick(ADJUST_WORDS[prop])
-        amount_words, size = ctx.pick(ADJUST_AMOUNT)
-        params = {"property": prop, "amount": sign * size}
-        if ctx.rng.random() < 0.25:
-            region = f"the {ctx.pick(vocab.PARTS)}"
-            text = ctx.phrase("region", ADJUST_REGION, region=region, amount=amount_words, word=word)
-            params["region"] = region
-        else:
-            text = ctx.phrase("ask", ADJUST, amount=amount_words, word=word)
+        text = ctx.phrase("ask", ADJUST, amount=amount_words, word=word)
     params |= ctx.image_param()
     return Request(text, params, _responses(ctx, ADJUST_RESPONSES, prop=params["property"]))
+
+
+# ----- filter: named photo filters -----
+
+FILTERS = {
+    "grayscale": ["make it black and white", "black and white please", "convert it to grayscale",
+                  "greyscale it", "make it monochrome", "grayscale filter please", "b&w please",
+                  "drain all the color out", "apply a black and white filter", "turn it grayscale"],
+    "sepia": ["make it sepia", "sepia tone please", "give it a sepia filter", "old-timey sepia look",
+              "add a sepia effect", "apply sepia", "sepia it", "turn it sepia like an old photo"],
+    "blur": ["blur it", "add a blur", "apply a gaussian blur", "make it blurry", "blur filter please",
+             "put a blur on it", "blur the whole thing", "give it a soft blur effect"],
+    "sharpen": ["apply a sharpen filter", "run the sharpen filter on it", "sharpen filter please",
+                "use the sharpening filter", "put a sharpen filter on it", "sharpen filter, please"],
+    "invert": ["invert the colors", "invert it", "make it a color negative", "negative effect please",
+               "invert the colours", "apply an invert filter", "turn the colors into their negative"],
+    "posterize": ["posterize it", "posterize effect please", "apply a posterize filter", "make it posterized",
+                  "reduce it to a few flat color bands", "give it a posterized look"],
+}
+FILTER_REGION = {
+    "grayscale": ["make {region} black and white", "turn {region} grayscale", "only {region} in black and white",
+                  "grayscale {region} only"],
+    "sepia": ["make {region} sepia", "sepia on {region} only", "give {region} a sepia tone"],
+    "blur": ["blur {region}", "blur out {region}", "make {region} blurry", "apply a blur to {region}",
+             "put a blur on {region}"],
+}
+FILTER_REGIONS = ["the background", "the faces", "the license plate", "the sky", "the people", "the sign"]
+FILTER_STRENGTH = [(" slightly", 0.2), (" a little", 0.2), (" heavily", 0.9), (" a lot", 0.9), (" strongly", 0.8),
+                   (" lightly", 0.2)]
+FILTER_RESPONSES = ["Applying the {f} filter.", "Here it is with {f}.", "{f} filter applied.", "Filtering: {f}."]
+
+
+def filter_(ctx: Ctx) -> Request:
+    name = ctx.rng.choice(sorted(FILTERS))
+    params: dict[str, Any] = {"filter": name}
+    if name in FILTER_REGION and ctx.rng.random() < 0.3:
+        region = ctx.pick(FILTER_REGIONS)
+        text = ctx.phrase(f"{name}_region", FILTER_REGION[name], region=region)
+        params["region"] = region
+    else:
+        text = ctx.phrase(name, FILTERS[name])
+    # strength means a blur radius, a sharpening or posterize coarseness, nothing else
+    if name in ("blur", "sharpen", "posterize") and ctx.rng.random() < 0.3:
+        words, strength = ctx.pick(FILTER_STRENGTH)
+        text += words
+        params["strength"] = strength
+    params |= ctx.image_param()
+    return Request(text, params, _responses(ctx, FILTER_RESPONSES, f=name))
+
+
+# ----- transform: geometry -----
+
+ROTATE = ["rotate it {angle} degrees {dir}", "turn it {angle}° {dir}", "rotate the picture {dir} by {angle} degrees",
+          "can you rotate it {angle} degrees {dir}?", "spin it {angle} degrees {dir}", "rotate {angle} {dir}",
+          "tilt it {angle} degrees {dir}", "rotate the image {angle}° {dir}"]
+ROTATE_DIRS = [("clockwise", -1), ("counterclockwise", 1), ("to the right", -1), ("to the left", 1),
+               ("anticlockwise", 1), ("counter-clockwise", 1), ("cw", -1), ("ccw", 1)]
+ROTATE_ANGLES = [90, 45, 180, 30, 15, 90, 270, 60]
+ROTATE_PLAIN = ["rotate it", "rotate the picture", "can you rotate it?", "rotate this"]  # default 90
+UPSIDE_DOWN = ["turn it upside down", "put it upside down", "rotate it upside down"]
+FLIP_H = ["flip it horizontally", "mirror it", "mirror the image left to right", "flip it left to right",
+          "make a mirror image of it", "flip horizontal", "mirror it sideways"]
+FLIP_V = ["flip it vertically", "flip it top to bottom", "mirror it vertically", "flip vertical",
+          "flip it so the top is at the bottom"]
+RESIZE = ["shrink it to {size}", "resize it to {size}", "scale it down to {size}", "downscale it to {size}",
+          "make it smaller, {size}", "reduce it to {size}", "resize the image to {size}"]
+RESIZE_SIZES = [("half the size", 0.5), ("a quarter of the size", 0.25), ("50%", 0.5), ("25%", 0.25),
+                ("75%", 0.75), ("10%", 0.1), ("a third of the size", 0.33), ("60%", 0.6)]
+RESIZE_PLAIN = ["make it smaller", "shrink it", "scale it down", "downsize it", "make the image smaller"]
+CROP_ASPECT = ["crop it to {aspect}", "make a {aspect} crop", "crop to {aspect} please",
+               "can you crop this to {aspect}?", "trim it to {aspect}", "crop the picture {aspect}"]
+CROP_ASPECTS = [("square", "1:1"), ("16:9", "16:9"), ("widescreen 16:9", "16:9"), ("4:3", "4:3"),
+                ("3:4", "3:4"), ("portrait 2:3", "2:3"), ("3:2", "3:2"), ("vertical 9:16", "9:16"),
+                ("1:1", "1:1"), ("9:16", "9:16")]
+CROP_REGION = ["crop it to {region}", "crop so only {region} is left", "crop in on {region}",
+               "crop around {region}", "crop it tight on {region}", "trim it down to {region}"]
+OPERATION_NAMES = {"rotate": "rotation", "flip_horizontal": "horizontal flip", "flip_vertical": "vertical flip",
+                   "resize": "resize", "crop": "crop"}
+TRANSFORM_RESPONSES = ["Done: {op}.", "Applying the {op}.", "Here it is after the {op}.", "{op}, done."]
+
+
+def transform(ctx: Ctx) -> Request:
+    r = ctx.rng.random()
+    params: dict[str, Any]
+    if r < 0.3:
+        if ctx.rng.random() < 0.15:
+            text, params = ctx.phrase("rotate_plain", ROTATE_PLAIN), {"operation": "rotate"}
+        elif ctx.rng.random() < 0.15:
+            text, params = ctx.phrase("upside_down", UPSIDE_DOWN), {"operation": "rotate", "angle": 180}
+        else:
+            angle = ctx.pick(ROTATE_ANGLES)
+            dir_words, sign = ctx.pick(ROTATE_DIRS)
+            text = ctx.phrase("rotate", ROTATE, angle=str(angle), dir=dir_words)
+            params = {"operation": "rotate", "angle": sign * angle}
+    elif r < 0.45:
+        text, params = ctx.phrase("flip_h", FLIP_H), {"operation": "flip_horizontal"}
+    elif r < 0.55:
+        text, params = ctx.phrase("flip_v", FLIP_V), {"operation": "flip_vertical"}
+    elif r < 0.75:
+        if ctx.rng.random() < 0.3:
+            text, params = ctx.phrase("resize_plain", RESIZE_PLAIN), {"operation": "resize"}
+        else:
+            words, scale = ctx.pick(RESIZE_SIZES)
+            text, params = ctx.phrase("resize", RESIZE, size=words), {"operation": "resize", "scale": scale}
+    elif ctx.rng.random() < 0.6:
+        words, aspect = ctx.pick(CROP_ASPECTS)
+        text, params = ctx.phrase("crop_aspect", CROP_ASPECT, aspect=words), {"operation": "crop", "aspect": aspect}
+    else:
+        src = ctx.source()
+        region = f"the {src.noun}" if src.noun and ctx.rng.random() < 0.7 else f"the {ctx.pick(vocab.NOUNS)}"
+        text, params = ctx.phrase("crop_region", CROP_REGION, region=region), {"operation": "crop", "region": region}
+    op = OPERATION_NAMES[params["operation"]]
+    params |= ctx.image_param()
+    return Request(text, params, _responses(ctx, TRANSFORM_RESPONSES, op=op))
+
+
+# ----- outpaint (zoom out) and pan (extend one side) -----
+
+OUTPAINT = ["zoom out", "zoom out please", "show more of the scene around it", "extend it on all sides",
+            "uncrop it", "pull the camera back", "make the view wider on every side",
+            "expand the picture in all directions", "zoom out and show the surroundings", "can you zoom out?",
+            "widen the shot on all sides", "give it more surroundings", "zoom out so we see more"]
+OUTPAINT_ZOOM = [(" 2x", 2.0), (" by 2x", 2.0), (" a little", 1.25), (" slightly", 1.25), (" a lot", 2.5),
+                 (" 3x", 3.0), (" 1.5x", 1.5), (" just a bit", 1.2)]
+OUTPAINT_PROMPT = [", showing {bg} around it", ", with {bg} all around", ", and fill the new space with {bg}",
+                   ", surrounded by {bg}"]
+OUTPAINT_RESPONSES = ["Zooming out.", "Here's the wider view.", "Extended on all sides.", "Showing more of the scene."]
+PAN = ["extend it {side}", "show more {side}", "expand the image {side}", "continue the scene {side}",
+       "add more room {side}", "grow the canvas {side}", "can you extend it {side}?",
+       "stretch the scene out {side}", "reveal more {side}", "pan {bare}", "pan the view {bare}",
+       "I want to see what's {side}, extend it"]
+PAN_SIDES = {"left": ["to the left", "on the left side", "leftwards", "on the left"],
+             "right": ["to the right", "on the right side", "rightwards", "on the right"],
+             "up": ["upwards", "at the top", "above", "on the top side"],
+             "down": ["downwards", "at the bottom", "below", "on the bottom side"]}
+PAN_AMOUNT = [(" a little", 0.25), (" slightly", 0.25), (" by a lot", 1.0), (" quite a bit", 0.75),
+              (" by half", 0.5), (" just a bit", 0.2)]
+PAN_PROMPT = [", with {bg} there", " and put {bg} there", ", showing {bg}", ", filled with {bg}"]
+PAN_RESPONSES = ["Extending it {dir}.", "Panning {dir}.", "Here's more on the {dir} side.", "Extended {dir}."]
+
+
+def _scene_prompt(ctx: Ctx, group: str, phrasings: Sequence[str], text: str, params: dict[str, Any]) -> str:
+    if ctx.rng.random() < 0.2:
+        bg = ctx.pick(vocab.BACKGROUNDS)
+        params["prompt"] = bg
+        return text + ctx.phrase(group, phrasings, bg=bg)
+    return text
+
+
+def outpaint(ctx: Ctx) -> Request:
+    text = ctx.phrase("ask", OUTPAINT)
+    params: dict[str, Any] = {}
+    if ctx.rng.random() < 0.35:
+        words, zoom = ctx.pick(OUTPAINT_ZOOM)
+        text += words
+        params["zoom"] = zoom
+    text = _scene_prompt(ctx, "prompt", OUTPAINT_PROMPT, text, params)
+    params |= ctx.image_param()
+    return Request(text, params, ctx.pick(OUTPAINT_RESPONSES))
+
+
+def pan(ctx: Ctx) -> Request:
+    direction = ctx.rng.choice(sorted(PAN_SIDES))
+    text = ctx.phrase("ask", PAN, side=ctx.pick(PAN_SIDES[direction]), bare=direction)
+    params: dict[str, Any] = {"direction": direction}
+    if ctx.rng.random() < 0.3:
+        words, amount = ctx.pick(PAN_AMOUNT)
+        text += words
+        params["amount"] = amount
+    text = _scene_prompt(ctx, "prompt", PAN_PROMPT, text, params)
+    params |= ctx.image_param()
+    return Request(text, params, _responses(ctx, PAN_RESPONSES, dir=direction))
+
+
+# ----- change_background and remove_background -----
+
+CHANGE_BG = ["change the background to {bg}", "put it in front of {bg}", "new background: {bg}",
+             "replace the background with {bg}", "swap the background for {bg}", "make the background {bg}",
+             "set it against {bg}", "I want {bg} behind it", "background should be {bg}",
+             "give it a new background, {bg}", "can the background be {bg}?", "put {bg} in the background"]
+CHANGE_BG_SUBJECT = ["keep the {noun} but change the background to {bg}", "put the {noun} in front of {bg}",
+                     "give the {noun} a new background: {bg}", "place the {noun} against {bg}",
+                     "leave the {noun} as is and make the background {bg}"]
+CHANGE_BG_RESPONSES = ["New background: {bg}.", "Putting it in front of {bg}.", "Background changed to {bg}.",
+                       "Here it is with {bg} behind."]
+REMOVE_BG = ["remove the background", "cut out the subject", "make the background transparent",
+             "transparent background please", "cut it out onto a transparent background", "isolate the subject",
+             "delete the background", "give me a png cutout", "background removal please", "erase the background",
+             "make it a sticker with no background", "get rid of the background", "no background, just the subject",
+             "cut it out"]
+REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent background", "cut the {noun} out",
+                     "remove everything except the {noun}", "make a transparent cutout of the {noun}"]
+REMOVE_BG_RESPONSES = ["Cutting it out.", "Here's the cut-out on a transparent background.", "Background removed.",
+                       "Isolating the subject."]
+
+
+def change_background(ctx: Ctx) -> Request:
+    bg = ctx.pick(vocab.BACKGROUNDS)
+    src = ctx.source()
+    params: dict[str, Any] = {"prompt": bg}
+    if src.noun and ctx.rng.random() < 0.3:
+        text = ctx.phrase("subject", CHANGE_BG_SUBJECT, noun=src.noun, bg=bg)
+        params["subject"] = f"the {src.noun}"
+    else:
+        text = ctx.phrase("ask", CHANGE_BG, bg=bg)
+    params |= ctx.image_param()
+    return Request(text, params, _responses(ctx, CHANGE_BG_RESPONSES, bg=bg))
+
+
+def remove_background(ctx: Ctx) -> Request:
+    src = ctx.source()
+    params: dict[str, Any] = {}
+    if src.noun and ctx.rng.random() < 0.3:
+        text = ctx.phrase("subject", REMOVE_BG_SUBJECT, noun=src.noun)
+        params["subject"] = f"the {src.noun}"
+    else:
+        text = ctx.phrase("ask", REMOVE_BG)
+    params |= ctx.image_param()
+    return Request(text, params, ctx.pick(REMOVE_BG_RESPONSES))
+
+
+# ----- variation and colorize -----
+
+VARIATION = ["give me a variation", "make a variation of it", "another version of this please",
+             "something similar but different", "show me a variant", "make a similar one",
+             "a different take on the same picture", "variation please", "similar image, different details",
+             "make another one like this", "one more like this", "riff on this image",
+             "give me an alternative version", "can I get a variation of this?", "vary it"]
+VARIATION_STRENGTH = [(", only slightly different", 0.3), (", keep it very close", 0.25),
+                      (", make it quite different", 0.8), (", feel free to change a lot", 0.85),
+                      (", subtle changes only", 0.3), (", really different", 0.8)]
+VARIATION_RESPONSES = ["Here's a variation.", "A similar one, coming up.", "Another take on it.",
+                       "Making a variant."]
+COLORIZE = ["colorize it", "colorize this black and white photo", "add color to it", "can you colorize this?",
+            "bring this old photo to life with color", "make this b&w picture colored", "color it in",
+            "restore the colors of this old photo", "give this grayscale image natural colors",
+            "turn it into a color photo", "add realistic colours to this", "colourise it",
+            "this photo is black and white, add color", "colorize the picture please"]
+COLORIZE_HINT = [", with {hint}", ". {hint} please", ", {hint}", " - {hint}"]
+COLORIZE_RESPONSES = ["Colorizing it.", "Adding color.", "Here it is in color.", "Bringing in the colors."]
+
+
+def variation(ctx: Ctx) -> Request:
+    text = ctx.phrase("ask", VARIATION)
+    params: dict[str, Any] = {}
+    if ctx.rng.random() < 0.3:
+        words, strength = ctx.pick(VARIATION_STRENGTH)
+        text += words
+        params["strength"] = strength
+    params |= ctx.image_param()
+    return Request(text, params, ctx.pick(VARIATION_RESPONSES))
+
+
+def colorize(ctx: Ctx) -> Request:
+    text = ctx.phrase("ask", COLORIZE)
+    params: dict[str, Any] = {}
+    if ctx.rng.random() < 0.3:
+        # "background" is the cue of the background kinds; colour hints name other parts
+        parts = ctx.rng.sample([p for p in pool(vocab.PARTS, ctx.split) if p != "background"], 2)
+        hint = " and ".join(f"a {ctx.pick(vocab.COLORS)} {p}" for p in parts[:ctx.rng.choice((1, 2))])
+        text += ctx.phrase("hint", COLORIZE_HINT, hint=hint)
+        params["prompt"] = hint
+    params |= ctx.image_param()
+    return Request(text, params, ctx.pick(COLORIZE_RESPONSES))
+
+
+# ----- ControlNet kinds: a new picture that keeps the sketch, the outlines or the layout -----
+
+SKETCH = ["turn my sketch into {desc}", "make this doodle into {desc}", "finish my drawing as {desc}",
+          "turn this scribble into {desc}", "render my sketch as {desc}", "make a finished picture from my sketch: {desc}",
+          "use my doodle as the base for {desc}", "convert my line drawing into {desc}",
+          "make my rough sketch a real picture of {desc}", "turn the doodle into {desc}",
+          "my scribble is {desc}, make it look finished", "work my sketch up into {desc}"]
+SKETCH_ATTACH = ["{req}", "here's my doodle. {req}", "{req} (sketch attached)", "just drew this. {req}",
+                 "see my scribble: {req}", "I sketched this on paper. {req}", "{req}, I drew it myself",
+                 "quick doodle attached - {req}"]
+CANNY = ["keep the outlines but make it {desc}", "use the edges of this picture to draw {desc}",
+         "same line work, but {desc}", "trace the edges and turn it into {desc}", "keep the contours and make it {desc}",
+         "redraw it as {desc} following the outlines", "use its edge map for {desc}",
+         "follow the lines of this image and make {desc}", "keep the exact outlines, new picture: {desc}",
+         "keep the edges, but {desc}"]
+CANNY_DETAIL = [(", keep every fine edge", 0.9), (", only the main outlines", 0.2),
+                (", just the strongest lines", 0.15), (", lots of edge detail", 0.85)]
+DEPTH = ["keep the same layout but make it {desc}", "same composition and depth, but {desc}",
+         "use the 3d structure of this for {desc}", "keep the perspective and turn it into {desc}",
+         "follow the depth of this scene and make {desc}", "same spatial layout, new picture: {desc}",
+         "keep where everything is but make it {desc}", "use this as a depth map for {desc}",
+         "keep the composition, change it into {desc}", "keep the 3d shapes and depth, make {desc}"]
+CONTROL_RESPONSES = ["Drawing {subject} on that structure.", "Here is {subject}, following your picture.",
+                     "Turning it into {subject}.", "Working from your image: {subject}."]
+
+
+def _controlled(lines: Sequence[str], detail: bool = False) -> Callable[[Ctx], Request]:
+    def build(ctx: Ctx) -> Request:
+        desc, subject, noun = _desc(ctx, style_rate=0.3)
+        negatives = _negatives(ctx) if ctx.rng.random() < 0.4 else []
+        params: dict[str, Any] = {"prompt": desc}
+        if negatives:
+            params["negative_prompt"] = ", ".join(negatives)
+        text = ctx.phrase("ask", lines, desc=desc)
+        if detail and ctx.rng.random() < 0.25:
+            words, value = ctx.pick(CANNY_DETAIL)
+            text += words
+            params["detail"] = value
+        text = _with_negatives(ctx, text, negatives)
+        params |= ctx.image_param()
+        return Request(text, params, _responses(ctx, CONTROL_RESPONSES, subject=subject), negatives,
+                       Image(subject, noun))
+
+    return build
+
+
+# ----- blend: two or three images mixed -----
+
+BLEND2 = ["blend {a} and {b}", "mix {a} with {b}", "combine {a} and {b} into one picture", "merge {a} with {b}",
+          "fuse {a} and {b}", "blend {a} together with {b}", "can you mix {a} and {b}?",
+          "make a mashup of {a} and {b}", "cross {a} with {b}", "morph {a} and {b} together",
+          "blend {a} into {b}", "mix together {a} and {b}"]
+BLEND3 = ["blend {a}, {b} and {c}", "mix {a}, {b} and {c} together", "combine {a}, {b} and {c}",
+          "merge {a}, {b} and {c} into one", "fuse {a}, {b} and {c}"]
+BLEND_REF = ["#{k}", "image {k}", "the {ord} one", "the {ord} picture", "picture #{k}", "image #{k}",
+             "the {ord} image"]
+BLEND_CURRENT = ["this", "this one", "it", "the current one", "the latest one", "this picture"]
+BLEND_MIX = [(", mostly the first", 0.25), (", more of the second", 0.75), (", half and half", 0.5),
+             (", just a touch of the second", 0.15), (", heavy on the second", 0.8), (", 50/50", 0.5)]
+BLEND_PROMPT = [" into {desc}", ", make it {desc}", " as {desc}"]
+BLEND_RESPONSES = ["Blending them.", "Mixing those images.", "Here's the blend.", "Combining them into one."]
+
+
+def blend(ctx: Ctx) -> Request:
+    s = ctx.session
+    n = 3 if len(s.images) >= 3 and ctx.rng.random() < 0.2 else 2
+    picks = ctx.rng.sample(range(1, len(s.images) + 1), n)
+    names, params = [], {}
+    for slot, k in zip(("image", "image2", "image3"), picks):
+        # the current image named as "this" is the default first image: left out, as always
+        if slot == "image" and k == s.current and ctx.rng.random() < 0.5:
+            names.append(ctx.phrase("current", BLEND_CURRENT))
+            continue
+        names.append(ctx.phrase("name", BLEND_REF, k=str(k), ord=vocab.ORDINALS.get(k, f"#{k}")))
+        params[slot] = f"#{k}"
+    if n == 2:
+        text = ctx.phrase("ask2", BLEND2, a=names[0], b=names[1])
+        if ctx.rng.random() < 0.25:
+            words, mix = ctx.pick(BLEND_MIX)
+            text += words
+            params["mix"] = mix
+    else:
+        text = ctx.phrase("ask3", BLEND3, a=names[0], b=names[1], c=names[2])
+    result = Image(None, None)
+    if ctx.rng.random() < 0.2:
+        desc, subject, noun = _desc(ctx, style_rate=0.3)
+        text += ctx.phrase("prompt", BLEND_PROMPT, desc=desc)
+        params["prompt"] = desc
+        result = Image(subject, noun)
+    return Request(text, params, ctx.pick(BLEND_RESPONSES), result=result)
+
+
+# ----- add_text -----
+
+ADD_TEXT = ["add the text {q}", "write {q} on it", "put {q} on the image", "add {q} as text",
+            "write {q} on the picture", "put the words {q} on it", "can you add the text {q}?",
+            "text on it: {q}", "letter {q} onto it", "overlay the text {q}"]
+ADD_CAPTION = ["add a caption saying {q}", "caption it with {q}", "give it the caption {q}",
+               "put a caption on it: {q}", "caption: {q}", "add the caption {q}"]
+ADD_MEME = ["make it a meme that says {q}", "meme it: {q}", "turn it into a meme with {q}",
+            "add meme text {q}", "make a meme with the text {q}", "meme caption {q}"]
+TEXT_POSITION = [(" at the top", "top"), (" at the bottom", "bottom"), (" in the middle", "center"),
+                 (" in the center", "center"), (" across the top", "top"), (" along the bottom", "bottom")]
+QUOTES = ['"{t}"', "'{t}'", "“{t}”"]
+ADD_TEXT_RESPONSES = ["Adding the text.", "Writing it on.", "Here it is with your text.", "Text added."]
+
+
+def add_text(ctx: Ctx) -> Request:
+    words = ctx.pick(vocab.CAPTIONS)
+    q = ctx.rng.choice(QUOTES).format(t=words)
+    params: dict[str, Any] = {"text": words}
+    r = ctx.rng.random()
+    # the style is set only where the user names it ("caption", "meme"); otherwise the default
+    if r < 0.25:
+        text = ctx.phrase("caption", ADD_CAPTION, q=q)
+        params["style"] = "caption"
+    elif r < 0.5:
+        text = ctx.phrase("meme", ADD_MEME, q=q)
+        params["style"] = "meme"
+    else:
+        text = ctx.phrase("ask", ADD_TEXT, q=q)
+    if ctx.rng.random() < 0.4:
+        where, position = ctx.pick(TEXT_POSITION)
+        text += where
+        params["position"] = position
+    params |= ctx.image_param()
+    return Request(text, params, ctx.pick(ADD_TEXT_RESPONSES))
+
+
+# ----- describe: the prompt that would recreate the picture (not a question about it) -----
+
+DESCRIBE = ["give me a prompt for this image", "what prompt would recreate this?",
+            "write a prompt that would make this picture", "describe this as a prompt", "/describe",
+            "reverse-engineer the prompt for this", "what would the prompt for this be?",
+            "turn this image into a text prompt", "can you make a prompt out of this picture?",
+            "generate a prompt from this image", "I want the prompt that describes this image",
+            "prompt for this pls", "what text prompt matches this picture?",
+            "give me a midjourney-style prompt for it", "describe it as a stable diffusion prompt",
+            "what prompt should I use to get this?"]
+DESCRIBE_RESPONSES = ["Let me write a prompt for it.", "Here's a prompt that matches.", "Working out the prompt.",
+                      "Describing it as a prompt."]
+
+
+def describe(ctx: Ctx) -> Request:
+    return Request(ctx.phrase("ask", DESCRIBE), dict(ctx.image_param()), ctx.pick(DESCRIBE_RESPONSES))
 
 
 # ----- vqa -----
@@ -383,14 +904,13 @@ CHAT = [
 
 def chat(ctx: Ctx) -> Request:
     text = ctx.phrase("ask", [c[0] for c in CHAT])
-    picked = int(ctx.templates[-1].rsplit(".", 1)[1])
-    return Request(text, {}, CHAT[picked][1])
+    return Request(text, {}, CHAT[ctx.picked()][1])
 
 
 # ----- built-ins: clarify, undo, revert -----
 
-CLARIFY_EDIT = ["change it to something else", "make it better", "hmm, fix it", "do something different with it",
-                "can you change it", "not quite, try again differently", "I don't like it", "make it nicer",
+CLARIFY_EDIT = ["change it to something else", "make it better", "hmm, fix it", "can you improve it",
+                "can you change it", "not quite what I wanted", "I don't like it", "make it nicer",
                 "change something", "make it more interesting", "it needs something", "edit it somehow",
                 "tweak it", "it's not right", "make it pop"]
 CLARIFY_NEW = ["draw something", "make me a picture", "can you draw?", "I want an image", "make art",
@@ -434,20 +954,47 @@ def revert(ctx: Ctx) -> Request:
     return Request(text, {"image": f"#{k}"}, _responses(ctx, REVERT_RESPONSES, k=str(k)))
 
 
+_edit = dict(needs_image=True)
 TEMPLATES: dict[str, IntentTemplate] = {
-    "text2image": IntentTemplate(text2image, needs_image=False, ref_style=None, weight=1.5, opening_weight=6.0),
-    "img2img": IntentTemplate(img2img, needs_image=True, weight=1.2),
-    "instruct_edit": IntentTemplate(instruct_edit, needs_image=True, weight=2.0),
-    "inpaint": IntentTemplate(inpaint, needs_image=True, weight=1.0),
-    "upscale": IntentTemplate(upscale, needs_image=True, weight=0.6),
-    "adjust": IntentTemplate(adjust, needs_image=True, weight=1.0),
-    "vqa": IntentTemplate(vqa, needs_image=True, ref_style="question", weight=1.0, changes_image=False),
-    "chat": IntentTemplate(chat, needs_image=False, ref_style=None, weight=0.6, opening_weight=1.0,
+    # generate
+    "text2image": IntentTemplate(text2image, needs_image=False, ref_style=None, weight=1.0, opening_weight=3.6),
+    "sketch2image": IntentTemplate(_controlled(SKETCH), ref_style=None, weight=0.3, attach_rate=1.0,
+                                   opening_upload=3.0, attach_phrasings=SKETCH_ATTACH, **_edit),
+    "canny2image": IntentTemplate(_controlled(CANNY, detail=True), weight=0.6, **_edit),
+    "depth2image": IntentTemplate(_controlled(DEPTH), weight=0.6, **_edit),
+    "blend": IntentTemplate(blend, ref_style=None, weight=1.5, min_images=2, opening_upload=0.0, **_edit),
+    # restyle
+    "img2img": IntentTemplate(img2img, weight=1.0, **_edit),
+    "style_anime": IntentTemplate(preset("style_anime"), weight=0.6, **_edit),
+    "style_watercolor": IntentTemplate(preset("style_watercolor"), weight=0.6, **_edit),
+    "style_sketch": IntentTemplate(preset("style_sketch"), weight=0.6, **_edit),
+    "variation": IntentTemplate(variation, weight=0.7, **_edit),
+    # edit
+    "instruct_edit": IntentTemplate(instruct_edit, weight=1.2, **_edit),
+    "inpaint": IntentTemplate(inpaint, weight=1.0, **_edit),
+    "replace_object": IntentTemplate(replace_object, weight=0.9, **_edit),
+    "remove_object": IntentTemplate(remove_object, weight=0.9, **_edit),
+    "change_background": IntentTemplate(change_background, weight=0.8, **_edit),
+    "outpaint": IntentTemplate(outpaint, weight=0.6, **_edit),
+    "pan": IntentTemplate(pan, weight=0.6, **_edit),
+    "upscale": IntentTemplate(upscale, weight=0.6, **_edit),
+    "remove_background": IntentTemplate(remove_background, weight=0.6, opening_upload=1.5, **_edit),
+    "colorize": IntentTemplate(colorize, weight=0.4, attach_rate=0.5, opening_upload=3.0, **_edit),
+    "adjust": IntentTemplate(adjust, weight=0.9, **_edit),
+    "transform": IntentTemplate(transform, weight=0.8, **_edit),
+    "filter": IntentTemplate(filter_, weight=0.8, **_edit),
+    "add_text": IntentTemplate(add_text, weight=0.7, **_edit),
+    # describe and talk
+    "vqa": IntentTemplate(vqa, needs_image=True, ref_style="question", weight=0.9, changes_image=False,
+                          opening_upload=2.0),
+    "describe": IntentTemplate(describe, needs_image=True, ref_style="question", weight=0.5, changes_image=False,
+                               opening_upload=2.0),
+    "chat": IntentTemplate(chat, needs_image=False, ref_style=None, weight=0.4, opening_weight=0.8,
                            changes_image=False),
     "clarify": IntentTemplate(clarify, needs_image=False, ref_style=None, weight=0.5, opening_weight=0.6,
                               changes_image=False),
-    "undo": IntentTemplate(undo, needs_image=True, ref_style=None, weight=1.0, changes_image=False),
-    "revert": IntentTemplate(revert, needs_image=True, ref_style=None, weight=0.9, changes_image=False),
+    "undo": IntentTemplate(undo, needs_image=True, ref_style=None, weight=1.4, changes_image=False),
+    "revert": IntentTemplate(revert, needs_image=True, ref_style=None, weight=1.2, changes_image=False),
 }
 
 

@@ -96,8 +96,9 @@ ADDITIONS = [
 TRANSFORMS = [
     "make it night time", "make it winter", "make it look like autumn", "make it sunny",
     "make it look older", "make it rainy", "turn day into night", "make it foggy",
-    "make it look flooded", "make it springtime", "make the lighting warmer", "make it stormy",
-    "make everything look frozen", "make it look like dusk", "make it look like a postcard",
+    "make it look flooded", "make it springtime", "make it look abandoned", "make it stormy",
+    "make everything look frozen", "make it look like dusk", "make it look haunted",
+    "make it look like a festival", "make it look overgrown with plants",
 ]
 REMOVALS = [
     "the people", "the car", "the clouds", "the text", "the birds", "the tree", "the boat",
@@ -108,8 +109,40 @@ QUESTIONS = [
     "what is in this picture", "what colour is the {part}", "how many {noun}s are there",
     "is there a {noun} in it", "what is the {noun} doing", "what time of day is it",
     "what is in the background", "what is the main colour", "is it daytime or night",
-    "what animal is this", "what is the weather like", "describe what you see",
+    "what animal is this", "what is the weather like", "what is the {noun} looking at",
     "what is on the left side", "is anyone smiling", "what material is the {noun} made of",
+    "what is the {noun} holding", "where is the {noun}", "how old does the {noun} look",
+    "what season is it", "is the {noun} facing left or right",
 ]
 
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh"}
+
+# inpaint: a named part repainted in its own shape with a new colour, material or pattern
+MATERIALS = [
+    "gold", "wood", "glass", "marble", "silk", "denim", "leather", "ice", "chrome", "stone",
+    "velvet", "copper", "porcelain", "knitted wool", "crystal", "bronze", "jade", "lego bricks",
+]
+PATTERNS = [
+    "stripes", "polka dots", "a plaid pattern", "leopard print", "a floral pattern",
+    "checkerboard squares", "camouflage", "tie-dye", "zebra stripes", "paisley",
+]
+
+# change_background / outpaint / pan: what a new area shows
+BACKGROUNDS = [
+    "a sunny beach", "outer space", "a snowy mountain range", "a busy city street", "a tropical jungle",
+    "a starry night sky", "a cozy living room", "an autumn forest", "a desert at sunset", "a neon-lit alley",
+    "a field of sunflowers", "a coral reef", "a castle courtyard", "a futuristic city", "a quiet library",
+    "a foggy harbor", "a lavender field", "a rainy street", "a mountain lake", "a cherry blossom garden",
+    "a blue studio backdrop", "a brick wall", "a pink sunset sky", "the surface of the moon", "a wheat field",
+]
+
+# add_text: the words users want on their pictures
+CAPTIONS = [
+    "Happy Birthday", "hello world", "Monday mood", "best day ever", "I can has cheezburger",
+    "when the code finally compiles", "Welcome home", "Merry Christmas", "no thoughts, head empty",
+    "Game night", "Congrats Sam!", "this is fine", "Good vibes only", "Team Rocket HQ",
+    "Keep calm and draw on", "Save the date", "me after one coffee", "Level up", "Summer 2025",
+    "Do not disturb", "Open for business", "Thank you, teachers", "That's all folks", "Gone fishing",
+    "Year of the dragon", "nap champion", "Lost cat - please call", "First day of school",
+    "Hello from Lisbon", "We did it!",
+]
