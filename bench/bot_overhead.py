@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
-from bot.app import embedded  # noqa: E402
+from bot.app import embedded, settle_heap  # noqa: E402
 from bot.discordbot.client import DialogDrawBot  # noqa: E402
 from bot.store import repository as repo  # noqa: E402
 from engine.config import DEFAULT_CONFIG, PipelineInstance, load_settings  # noqa: E402
@@ -50,7 +50,7 @@ class NoopInputs(Inputs):
 
 class Noop(PipelineKind):
     kind = "noop"
-    type = "generation"
+    type = "generate"
     description = "Return a small picture at once (benchmark)."
     Inputs = NoopInputs
 
@@ -101,15 +101,20 @@ async def run(threads: int, rounds: int, tmp: Path, spread: float = 0.0) -> dict
     in_lat: list[float] = []
     out_lat: list[float] = []
 
-    original_enqueue = repo.enqueue_job
+    # The job row is committed when the store's turn transaction returns (turns arriving
+    # together share one: see bot.batching).
+    original_add_turns = repo.add_turns
 
-    async def timed_enqueue(db, session_id, turn_id, user_id, builder):
-        job = await original_enqueue(db, session_id, turn_id, user_id, builder)
-        queued_at[job.id] = time.perf_counter()
-        job_of_thread[thread_of_session[session_id]] = job.id
-        return job
+    async def timed_add_turns(db, items, *args, **kwargs):
+        stored = await original_add_turns(db, items, *args, **kwargs)
+        now = time.perf_counter()
+        for item, out in zip(items, stored):
+            if out.job is not None:
+                queued_at[out.job.id] = now
+                job_of_thread[thread_of_session[item.session_id]] = out.job.id
+        return stored
 
-    repo.enqueue_job = timed_enqueue
+    repo.add_turns = timed_add_turns
     async with embedded(settings, engine=engine) as app:
         original_complete = app.queue.complete
 
@@ -128,6 +133,7 @@ async def run(threads: int, rounds: int, tmp: Path, spread: float = 0.0) -> dict
 
         fake.on_request = on_request
         bot = DialogDrawBot(app, guild_ready_timeout=0.01)
+        settle_heap()  # as `dialogdraw bot` does before it connects
         await fake.connect(bot)
         users = [fake.user(f"user{i}") for i in range(threads)]
         thread_ids = [fake.snowflake() for _ in range(threads)]
@@ -160,7 +166,7 @@ async def run(threads: int, rounds: int, tmp: Path, spread: float = 0.0) -> dict
             stop.set()
             await tick
             await bot.close()
-            repo.enqueue_job = original_enqueue
+            repo.add_turns = original_add_turns
     return {"in": in_lat, "out": out_lat, "stalls": stalls}
 
 

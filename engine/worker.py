@@ -118,7 +118,8 @@ class Worker:
             self.engine.run, intent, images, request, progress, cancel_flag.is_set
         )
         pipeline_s = time.perf_counter() - start
-        refs = [await self.queue.put_image(encode_png(img)) for img in output.images]
+        # PNG encoding is CPU work (tens of ms for a large image): not on the event loop.
+        refs = [await self.queue.put_image(await asyncio.to_thread(encode_png, img)) for img in output.images]
         parent = next(iter(numbers.values()), None)
         return JobResult(
             intent=intent.as_dict(),
@@ -139,8 +140,9 @@ class Worker:
         # Stored images were checked on the way in, but outputs (an upscale) may exceed the
         # attachment limits; the bound only guards against a corrupt or planted store file.
         data = await self.queue.get_image(request.image_refs[number])
-        return decode_image(
-            data, max_bytes=self.limits.max_attachment_bytes * 4, max_pixels=self.limits.max_image_pixels * 4
+        return await asyncio.to_thread(
+            decode_image, data,
+            max_bytes=self.limits.max_attachment_bytes * 4, max_pixels=self.limits.max_image_pixels * 4,
         )
 
     async def _watch_cancel(self, job_id: int, flag: threading.Event) -> None:

@@ -226,3 +226,35 @@ async def test_an_unreadable_request_fails_instead_of_jamming(db, queue):
     assert (await queue.claim("w")).job_id == good
     job = await repo.get_job(db, bad)
     assert job.status == "failed" and "could not be read" in job.error
+
+
+async def test_a_waiting_job_hears_its_position_move_up(db, store):
+    queue = DbJobQueue(db, store, max_attempts=3, position_interval=0.05)
+    queue.local_worker = True  # updates only when the queue moved
+    first = await enqueue(db, "A", "a0")
+    second = await enqueue(db, "B", "b0")
+    queue.notify()
+    async with queue.subscribe(second) as events:
+        event = await asyncio.wait_for(events.get(), 5)
+        assert (event.stage, event.position) == ("queued", 2)
+        assert (await queue.claim("w")).job_id == first
+        event = await asyncio.wait_for(events.get(), 5)
+        assert (event.stage, event.position) == ("queued", 1)
+        await asyncio.sleep(0.2)  # nothing moved: no repeated announcement
+        assert events.empty()
+
+
+async def test_concurrent_position_queries_share_one_read(db, queue):
+    jobs = [await enqueue(db, "A", f"c{i}") for i in range(5)]
+    reads = 0
+    compute = queue._compute_positions
+
+    async def counted():
+        nonlocal reads
+        reads += 1
+        await compute()
+
+    queue._compute_positions = counted
+    positions = await asyncio.gather(*(queue.queue_position(j) for j in jobs))
+    assert positions == [1, 2, 3, 4, 5]
+    assert reads <= 2

@@ -29,7 +29,7 @@ async def run_bot(args: argparse.Namespace) -> int:
     if not token:
         print(TOKEN_HELP, file=sys.stderr)
         return 2
-    from bot.app import embedded
+    from bot.app import embedded, settle_heap
     from bot.discordbot.client import DialogDrawBot
     from engine.config import load_settings
 
@@ -43,5 +43,6 @@ async def run_bot(args: argparse.Namespace) -> int:
     # [queue] mode = "remote".
     async with embedded(settings) as app:
         async with DialogDrawBot(app) as bot:
+            settle_heap()
             await bot.start(token)
     return 0

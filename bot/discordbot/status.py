@@ -37,12 +37,15 @@ def queued_text(position: int | None, attached: list[int]) -> str:
 
 
 class StatusMessage:
-    def __init__(self, message: discord.PartialMessage | discord.Message, interval: float) -> None:
+    def __init__(
+        self, message: discord.PartialMessage | discord.Message, interval: float, shown: str | None = None
+    ) -> None:
+        """``shown``: the text the message was posted with (just now), if known."""
         self.message = message
         self.interval = interval
         self._pending: str | None = None
-        self._shown: str | None = None
-        self._last = float("-inf")
+        self._shown = shown
+        self._last = time.monotonic() if shown is not None else float("-inf")
         self._task: asyncio.Task | None = None
         self._sleeping = False
 

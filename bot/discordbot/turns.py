@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.batching import Batcher
 from bot.conversation import Attachment, JobOutcome, NewImage, TurnReceipt
 from bot.discordbot import views
 from bot.discordbot.status import StatusMessage, progress_text, queued_text
@@ -42,6 +43,7 @@ class TurnRunner:
         self.conversation = bot.app.conversation
         self.db = self.conversation.db
         self._followers: set[asyncio.Task] = set()
+        self._reply_messages: Batcher[tuple[int, str], None] = Batcher(self._set_reply_messages)
 
     # ----- starting -----
 
@@ -62,14 +64,20 @@ class TurnRunner:
             return receipt
         position = await self.conversation.queue.queue_position(receipt.job_id)
         view = views.running_view(receipt.job_id)
-        message = await channel.send(queued_text(position, receipt.attached), view=view)
+        text = queued_text(position, receipt.attached)
+        message = await channel.send(text, view=view)
         views.sent(view)
-        await repo.set_reply_message(self.db, receipt.job_id, str(message.id))
-        self.follow(channel.id, message.id, receipt.job_id)
+        await self._reply_messages.submit((receipt.job_id, str(message.id)))
+        self.follow(channel.id, message.id, receipt.job_id, shown=text)
         return receipt
 
-    def follow(self, channel_id: int, message_id: int, job_id: int) -> asyncio.Task:
-        task = asyncio.create_task(self._follow(channel_id, message_id, job_id), name=f"follow-job-{job_id}")
+    async def _set_reply_messages(self, pairs: list[tuple[int, str]]) -> list[None]:
+        await repo.set_reply_messages(self.db, pairs)
+        return [None] * len(pairs)
+
+    def follow(self, channel_id: int, message_id: int, job_id: int, shown: str | None = None) -> asyncio.Task:
+        """Follow a job whose status message (showing ``shown``, if known) is posted."""
+        task = asyncio.create_task(self._follow(channel_id, message_id, job_id, shown), name=f"follow-job-{job_id}")
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
         return task
@@ -103,9 +111,9 @@ class TurnRunner:
 
     # ----- following -----
 
-    async def _follow(self, channel_id: int, message_id: int, job_id: int) -> None:
+    async def _follow(self, channel_id: int, message_id: int, job_id: int, shown: str | None = None) -> None:
         message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
-        status = StatusMessage(message, self.bot.app.settings.bot.status_interval_seconds)
+        status = StatusMessage(message, self.bot.app.settings.bot.status_interval_seconds, shown=shown)
 
         async def on_progress(event) -> None:
             status.update(progress_text(event))
@@ -144,8 +152,7 @@ class TurnRunner:
             text = f"{text}\n-# image {numbers} — say \"go back to #{outcome.images[0].number}\" to return to it"
         elif outcome.current_image is not None and (outcome.intent or {}).get("intent") in ("undo", "revert"):
             text = f"{text}\n-# current image: #{outcome.current_image}"
-        enabled = await self.enabled_for_job(outcome.job_id)
-        view = views.result_view(turn_id, images=bool(outcome.images), upscale=self.upscale_id(enabled) is not None)
+        view = views.result_view(turn_id, images=bool(outcome.images), upscale=self.upscale_id(outcome.enabled) is not None)
         return {"content": clip(text.strip() or "Done."), "attachments": files, "view": view}
 
     async def _files(self, images: list[NewImage], prefix: str = "") -> list[discord.File]:
@@ -155,10 +162,6 @@ class TurnRunner:
             data, ext = await asyncio.to_thread(fit_for_upload, img.path, limit)
             files.append(discord.File(io.BytesIO(data), filename=f"{prefix}{'-' if prefix else ''}image-{img.number}.{ext}"))
         return files
-
-    async def enabled_for_job(self, job_id: int) -> list[str] | None:
-        job = await repo.get_job(self.db, job_id)
-        return (job.payload or {}).get("enabled") if job else None
 
     def upscale_id(self, enabled: list[str] | None) -> str | None:
         """The upscale pipeline on offer, if any."""

@@ -9,13 +9,15 @@ handed to ``migrations/env.py`` in ``Config.attributes``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -69,9 +71,15 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+class NestedWrite(RuntimeError):
+    """A task asked for a write transaction while it already holds one."""
+
+
 class Database:
     """The engine and its session factory. Sessions do not expire objects on commit, so the
-    rows the repository returns stay readable after their transaction ends."""
+    rows the repository returns stay readable after their transaction ends.
+
+    Reads use ``session()``; every transaction that writes uses ``write()``."""
 
     def __init__(self, url: str | URL, engine: AsyncEngine | None = None) -> None:
         self.url = async_url(url)
@@ -79,10 +87,40 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        # SQLite has one write lock per file, and a writer that finds it taken sleeps in the
+        # busy handler (up to 100 ms a try) while holding a pooled connection. Writers of this
+        # process therefore queue here instead, in order, and take the file's lock at once
+        # (BEGIN IMMEDIATE) so a writer of another process makes them wait at the start of
+        # the transaction, never fail halfway with SQLITE_BUSY. PostgreSQL needs neither.
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock() if self._sqlite else None
+        self._writer: asyncio.Task | None = None
 
     def session(self) -> AsyncSession:
-        """``async with db.session() as s, s.begin(): ...``"""
+        """A session for reads: ``async with db.session() as s: ...``"""
         return self.sessionmaker()
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction: ``async with db.write() as s: ...`` commits at the end of
+        the block, or rolls back if it raises. Reads on other sessions may happen inside;
+        another ``write()`` in the same task may not (it would wait for itself): it raises
+        ``NestedWrite``."""
+        if self._write_lock is None:
+            async with self.sessionmaker() as s, s.begin():
+                yield s
+            return
+        task = asyncio.current_task()
+        if task is not None and self._writer is task:
+            raise NestedWrite("a write transaction inside another one of the same task")
+        async with self._write_lock:
+            self._writer = task
+            try:
+                async with self.sessionmaker() as s, s.begin():
+                    await s.execute(text("BEGIN IMMEDIATE"))
+                    yield s
+            finally:
+                self._writer = None
 
     @property
     def dialect(self) -> str:

@@ -15,16 +15,19 @@ with the session as it is at claim time (see ``_refresh``): the images and the r
 jobs that ran before it, which did not exist yet when it was queued.
 
 Progress events are in-process only: ``subscribe(job_id)`` gives an ``asyncio.Queue`` that
-receives every ``ProgressEvent`` of the job reported through this object, and a "finished"
-event when the job ends here. The job's status (``repository.get_job``) is the truth, and the
-only signal when a remote worker ends it.
+receives every ``ProgressEvent`` of the job reported through this object, a "finished"
+event when the job ends here, and, while it waits, a "queued" event whenever its position
+changes. The job's status (``repository.get_job``) is the truth, and the only signal when a
+remote worker ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 
@@ -45,22 +48,37 @@ SPENT = "This request failed {attempts} time(s) in a row and was given up."
 
 
 class DbJobQueue:
-    def __init__(self, db: Database, images: ImageStore, max_attempts: int = 3, *, retry_delay: float = 0.0) -> None:
+    def __init__(
+        self, db: Database, images: ImageStore, max_attempts: int = 3, *, retry_delay: float = 0.0,
+        position_interval: float = 1.0,
+    ) -> None:
         """``max_attempts``: runs a job gets in all (retries and recoveries included);
-        ``retry_delay``: seconds a retried job waits before it can be claimed again."""
+        ``retry_delay``: seconds a retried job waits before it can be claimed again;
+        ``position_interval``: how often waiting subscribers may hear a new queue position."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.db = db
         self.images = images
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.position_interval = position_interval
+        # True when a worker of this process serves this queue (and nothing else does): every
+        # end of a job is then announced by a "finished" event, so waiters need not poll.
+        self.local_worker = False
         self._wakeup = asyncio.Event()
         self._subscribers: dict[int, set[asyncio.Queue[ProgressEvent]]] = {}
+        self._changes = 0  # bumped whenever the queued set or the claim order may have moved
+        self._asks = 0  # queue_positions() calls so far
+        self._positions: tuple[int, dict[int, int]] = (0, {})  # (asks seen at start, positions)
+        self._positions_task: asyncio.Task | None = None
+        self._announcer: asyncio.Task | None = None
+        self._announced: dict[int, int] = {}  # job -> position last sent to its subscribers
 
     # ----- waking workers -----
 
     def notify(self) -> None:
         """A job may be ready (call after enqueueing): wakes ``wait_for_work``."""
+        self._changes += 1
         self._wakeup.set()
 
     async def wait_for_work(self, timeout: float) -> None:
@@ -77,7 +95,7 @@ class DbJobQueue:
     async def claim(self, worker_id: str) -> JobRequest | None:
         """Mark the next runnable job running (attempts + 1) and return its request."""
         for _ in range(CLAIM_TRIES):
-            async with self.db.session() as s, s.begin():
+            async with self.db.write() as s:
                 job_id = (await s.execute(_next_job_query())).scalar_one_or_none()
                 if job_id is None:
                     return None
@@ -104,6 +122,7 @@ class DbJobQueue:
                     bad = (job_id, f"This request could not be read ({err.__class__.__name__}).")
                 else:
                     job.payload = request.to_dict()
+                    self._changes += 1
                     return request
             await repo.record_failure(self.db, *bad)
         return None
@@ -111,32 +130,32 @@ class DbJobQueue:
     async def queue_position(self, job_id: int) -> int | None:
         """1 = next to be claimed; None if the job is not queued. An estimate: it follows the
         claim order over the jobs queued now, ignoring retry delays and running sessions."""
+        return (await self.queue_positions()).get(job_id)
+
+    async def queue_positions(self) -> dict[int, int]:
+        """The position of every queued job. Callers that ask at the same time share one
+        computation, begun after they asked: a burst of turns reads the queue a few times,
+        not once per turn."""
+        self._asks += 1
+        wanted = self._asks
+        while self._positions[0] < wanted:
+            if self._positions_task is None or self._positions_task.done():
+                self._positions_task = asyncio.create_task(self._compute_positions())
+            await asyncio.shield(self._positions_task)
+        return self._positions[1]
+
+    async def _compute_positions(self) -> None:
+        asks = self._asks
         async with self.db.session() as s:
             queued = (await s.execute(
                 select(Job.id, Job.user_id, Job.session_id).where(Job.status == "queued").order_by(Job.id)
             )).tuples().all()
-            if job_id not in {j for j, _, _ in queued}:
-                return None
             last = dict((await s.execute(
                 select(Job.user_id, func.max(Job.claim_seq)).where(Job.claim_seq.is_not(None)).group_by(Job.user_id)
-            )).tuples().all())
-        seq = max(last.values(), default=0)
-        pending = list(queued)
-        position = 0
-        while pending:
-            heads: dict[int, tuple[int, str, int]] = {}
-            for job in pending:  # the first pending job of each session may go
-                heads.setdefault(job[2], job)
-            pick = min(heads.values(), key=lambda j: (last.get(j[1]) or 0, j[0]))
-            position += 1
-            if pick[0] == job_id:
-                return position
-            seq += 1
-            last[pick[1]] = seq
-            pending.remove(pick)
-        return None  # unreachable: job_id is in pending
+            )).tuples().all()) if queued else {}
+        self._positions = (asks, claim_order(queued, last))
 
-    # ----- images -----
+    # ----- images -----    # ----- images -----
 
     async def get_image(self, ref: str) -> bytes:
         return await asyncio.to_thread(self.images.get, ref)
@@ -157,6 +176,8 @@ class DbJobQueue:
         """``async with queue.subscribe(job_id) as events: event = await events.get()``"""
         events: asyncio.Queue[ProgressEvent] = asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
         self._subscribers.setdefault(job_id, set()).add(events)
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.create_task(self._announce_positions(), name="queue-positions")
         try:
             yield events
         finally:
@@ -165,6 +186,31 @@ class DbJobQueue:
                 subs.discard(events)
                 if not subs:
                     del self._subscribers[job_id]
+                    self._announced.pop(job_id, None)
+
+    async def _announce_positions(self) -> None:
+        """While anyone listens: when the queue has moved (or, with workers elsewhere, every
+        interval), one look at the queue for all listeners; each waiting job whose position
+        changed gets a "queued" event. The interval throttles it; the work per look grows
+        with the queue, not with the number of listeners times the queue."""
+        seen = -1
+        next_at = time.monotonic()
+        while self._subscribers:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = time.monotonic() + self.position_interval
+            if self._changes == seen and self.local_worker:
+                continue
+            seen = self._changes
+            try:
+                positions = await self.queue_positions()
+            except Exception:  # noqa: BLE001 - a missed update is not worth a crash
+                log.exception("could not read the queue positions")
+                continue
+            for job_id in list(self._subscribers):
+                position = positions.get(job_id)
+                if position is not None and self._announced.get(job_id) != position:
+                    self._announced[job_id] = position
+                    await self.progress(ProgressEvent(job_id, "queued", position=position))
 
     async def is_cancelled(self, job_id: int) -> bool:
         job = await repo.get_job(self.db, job_id)
@@ -187,7 +233,7 @@ class DbJobQueue:
         """``retry``: back to the queue while attempts remain; otherwise (or when spent) the
         job fails with ``error``. A job that has ended meanwhile is left as it is."""
         if retry:
-            async with self.db.session() as s, s.begin():
+            async with self.db.write() as s:
                 res = await s.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.status == "running", Job.attempts < self.max_attempts)
@@ -212,6 +258,7 @@ class DbJobQueue:
         """Cancel a queued or running job; the worker stops at its next step."""
         cancelled = await repo.cancel_job(self.db, job_id)
         if cancelled:
+            self._changes += 1
             await self._finished(job_id)
         return cancelled
 
@@ -225,7 +272,7 @@ class DbJobQueue:
         with several worker processes on one database, pass the ids of the dead ones only.
         Returns how many jobs were queued again."""
         owned = Job.worker_id.in_(list(worker_ids)) if worker_ids is not None else true()
-        async with self.db.session() as s, s.begin():
+        async with self.db.write() as s:
             res = await s.execute(
                 update(Job)
                 .where(Job.status == "running", Job.attempts < self.max_attempts, owned)
@@ -244,6 +291,35 @@ class DbJobQueue:
         if requeued:
             self.notify()
         return requeued
+
+
+def claim_order(queued: list[tuple[int, str, int]], last: dict[str, int]) -> dict[int, int]:
+    """Position of each queued job (id, user, session), in the order ``claim`` would take
+    them: sessions one job at a time, oldest first; among sessions, the user served least
+    recently (``last``: user -> latest claim_seq), then the oldest job."""
+    last = dict(last)
+    seq = max(last.values(), default=0)
+    by_session: dict[int, list[tuple[int, str]]] = {}
+    for job_id, user, session in queued:  # ``queued`` is by id, so each list is oldest first
+        by_session.setdefault(session, []).append((job_id, user))
+    heads = [(last.get(jobs[0][1]) or 0, jobs[0][0], session) for session, jobs in by_session.items()]
+    heapq.heapify(heads)
+    cursor = dict.fromkeys(by_session, 0)
+    positions: dict[int, int] = {}
+    while heads:
+        served, job_id, session = heapq.heappop(heads)
+        user = by_session[session][cursor[session]][1]
+        if served != (last.get(user) or 0):  # the user was served since: sort it again
+            heapq.heappush(heads, (last.get(user) or 0, job_id, session))
+            continue
+        positions[job_id] = len(positions) + 1
+        seq += 1
+        last[user] = seq
+        cursor[session] += 1
+        if cursor[session] < len(by_session[session]):
+            nxt_id, nxt_user = by_session[session][cursor[session]]
+            heapq.heappush(heads, (last.get(nxt_user) or 0, nxt_id, session))
+    return positions
 
 
 def _next_job_query():

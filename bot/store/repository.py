@@ -1,6 +1,9 @@
 """The async data API of the conversation layer: sessions, turns, images, jobs, feedback and
 guild settings. Each function is one short transaction on ``db``; the rows it returns stay
-readable afterwards (the session factory does not expire them) but are detached.
+readable afterwards (the session factory does not expire them) but are detached. Functions
+that take a list (``add_turns``, ``set_reply_messages``) do the work of many callers in one
+transaction with set-based statements: under a burst, the cost of a transaction (and the
+wait for SQLite's one writer) is paid once per batch rather than once per turn.
 
 Image numbers (#n) come from a per-session counter bumped with ``UPDATE ... RETURNING``, so
 two writers can never hand out the same number. Job state moves only forward: a result or
@@ -10,6 +13,8 @@ failure is recorded once, for a job still queued or running; anything else raise
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -17,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,7 +84,7 @@ async def get_or_create_session(
         if found is not None:
             return found
     try:
-        async with db.session() as s, s.begin():
+        async with db.write() as s:
             session = Session(platform=platform, channel_id=channel_id, owner_id=owner_id, guild_id=guild_id)
             s.add(session)
         return session
@@ -102,11 +107,49 @@ async def session_by_channel(db: Database, platform: str, channel_id: str) -> Se
         return (await s.execute(q)).scalar_one_or_none()
 
 
+async def sessions_by_channel(
+    db: Database, platform: str, channel_ids: list[str]
+) -> dict[str, tuple[Session, GuildSettings | None]]:
+    """The sessions of many channels of a platform, each with its guild's settings (as
+    ``session_with_guild``), in one query; channels without a session are left out."""
+    q = (
+        select(Session, GuildSettings)
+        .outerjoin(GuildSettings, GuildSettings.guild_id == Session.guild_id)
+        .where(Session.platform == platform, Session.channel_id.in_(sorted(set(channel_ids))))
+    )
+    async with db.session() as s:
+        rows = (await s.execute(q)).all()
+    return {
+        session.channel_id: (session, guild if guild is not None or session.guild_id is None else _default_guild(session.guild_id))
+        for session, guild in rows
+    }
+
+
+async def session_with_guild(
+    db: Database, *, session_id: int | None = None, platform: str | None = None, channel_id: str | None = None
+) -> tuple[Session | None, GuildSettings | None]:
+    """A session (by id, or by platform and channel) and its guild's settings (the defaults
+    for a guild never configured; None outside a guild), in one query."""
+    q = select(Session, GuildSettings).outerjoin(GuildSettings, GuildSettings.guild_id == Session.guild_id)
+    if session_id is not None:
+        q = q.where(Session.id == session_id)
+    else:
+        q = q.where(Session.platform == platform, Session.channel_id == channel_id)
+    async with db.session() as s:
+        row = (await s.execute(q)).first()
+    if row is None:
+        return None, None
+    session, guild = row
+    if guild is None and session.guild_id is not None:
+        guild = _default_guild(session.guild_id)
+    return session, guild
+
+
 # ----- turns and images -----
 
 
 async def add_user_turn(db: Database, session_id: int, author_id: str, text: str) -> Turn:
-    async with db.session() as s, s.begin():
+    async with db.write() as s:
         turn = Turn(session_id=session_id, role="user", author_id=author_id, text=text)
         s.add(turn)
     return turn
@@ -129,16 +172,23 @@ async def add_image(
     parent_number: int | None,
 ) -> Image:
     """Number the image (next #n of the session) and make it the current image."""
-    async with db.session() as s, s.begin():
-        (number,) = await _allocate_numbers(s, session_id, 1)
-        session = await s.get(Session, session_id, populate_existing=True)
-        image = Image(
-            session_id=session_id, number=number, sha256=data_sha, size=size, width=width,
-            height=height, format=fmt, turn_id=turn_id, parent_number=parent_number,
-            replaced_number=session.current_image_number,
-        )
-        s.add(image)
-        await _set_current(s, session_id, number)
+    async with db.write() as s:
+        return await _add_image(s, session_id, data_sha, size, width, height, fmt, turn_id, parent_number)
+
+
+async def _add_image(
+    s: AsyncSession, session_id: int, data_sha: str, size: int, width: int, height: int, fmt: str,
+    turn_id: int, parent_number: int | None,
+) -> Image:
+    (number,) = await _allocate_numbers(s, session_id, 1)
+    session = await s.get(Session, session_id, populate_existing=True)
+    image = Image(
+        session_id=session_id, number=number, sha256=data_sha, size=size, width=width,
+        height=height, format=fmt, turn_id=turn_id, parent_number=parent_number,
+        replaced_number=session.current_image_number,
+    )
+    s.add(image)
+    await _set_current(s, session_id, number)
     return image
 
 
@@ -160,6 +210,187 @@ async def dialogue(db: Database, session_id: int, limit: int) -> list[DialogueTu
     of failed jobs (``error`` set) are left out."""
     async with db.session() as s:
         return await _dialogue(s, session_id, limit)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An attachment already in the image store, to be numbered as a session image."""
+
+    sha256: str
+    size: int
+    width: int
+    height: int
+    format: str
+
+
+@dataclass
+class TurnContext:
+    """What deciding on a turn's job needs, read in the transaction that stores the turn."""
+
+    session: Session
+    guild: GuildSettings | None
+    turn: Turn
+    images: dict[int, str]  # number -> content address, every image of the session
+    dialogue: list[DialogueTurn]  # the last turns up to this one (``dialogue_turns`` of them)
+    active_jobs: int  # the author's queued or running jobs (earlier turns of the batch included)
+    recent_jobs: int  # the author's jobs since ``add_turns(since=...)`` (idem)
+
+
+@dataclass
+class NewTurn:
+    """A user turn to store. ``plan`` (if given) decides, inside the transaction, whether it
+    gets a job: it returns the job's request (its ``job_id`` is filled in) or a refusal."""
+
+    session_id: int
+    author_id: str
+    text: str
+    uploads: list[Upload] = field(default_factory=list)
+    plan: Callable[[TurnContext], "JobRequest | str"] | None = None
+    dialogue_turns: int = 0
+
+
+@dataclass
+class StoredTurn:
+    turn: Turn
+    images: list[Image]
+    job: Job | None = None
+    refusal: str | None = None
+
+
+async def add_turns(db: Database, items: list[NewTurn], since: datetime | None = None) -> list[StoredTurn]:
+    """Store user turns (with their uploads) and queue the jobs their plans ask for, all in
+    one transaction. The turns of one session are stored in list order; each plan sees its
+    session as the turns before it in the list left it. ``since``: where the window of
+    ``TurnContext.recent_jobs`` starts (None: all time)."""
+    async with db.write() as s:
+        now = utcnow()
+        rows = [{"session_id": it.session_id, "role": "user", "author_id": it.author_id, "text": it.text,
+                 "created_at": now} for it in items]
+        ids = await _insert_many(s, Turn, rows, key=("session_id", "author_id", "text"))
+        stored = [StoredTurn(Turn(id=turn_id, **row), []) for turn_id, row in zip(ids, rows)]
+        for it, out in zip(items, stored):
+            for up in it.uploads:
+                out.images.append(await _add_image(
+                    s, it.session_id, up.sha256, up.size, up.width, up.height, up.format, out.turn.id, None
+                ))
+        planned = [(it, out) for it, out in zip(items, stored) if it.plan is not None]
+        if planned:
+            await _plan_jobs(s, planned, since)
+    return stored
+
+
+async def _plan_jobs(s: AsyncSession, planned: list[tuple[NewTurn, StoredTurn]], since: datetime | None) -> None:
+    session_ids = sorted({it.session_id for it, _ in planned})
+    rows = (await s.execute(
+        select(Session, GuildSettings)
+        .outerjoin(GuildSettings, GuildSettings.guild_id == Session.guild_id)
+        .where(Session.id.in_(session_ids))
+        .execution_options(populate_existing=True)  # uploads above moved the current image
+    )).all()
+    sessions = {session.id: (session, guild) for session, guild in rows}
+
+    users = sorted({it.author_id for it, _ in planned})
+    recent = func.sum(case((Job.created_at >= since, 1), else_=0)) if since is not None else func.count(Job.id)
+    counts = {
+        user: [active or 0, n or 0]
+        for user, active, n in (await s.execute(
+            select(Job.user_id, func.sum(case((Job.status.in_(ACTIVE_JOB_STATUSES), 1), else_=0)), recent)
+            .where(Job.user_id.in_(users))
+            .group_by(Job.user_id)
+        )).tuples()
+    }
+
+    images: dict[int, dict[int, str]] = {}
+    for session_id, number, sha in (await s.execute(
+        select(Image.session_id, Image.number, Image.sha256)
+        .where(Image.session_id.in_(session_ids))
+        .order_by(Image.number)
+    )).tuples():
+        images.setdefault(session_id, {})[number] = sha
+
+    dialogues = await _dialogues(s, planned)
+
+    jobs: list[tuple[NewTurn, StoredTurn, Any]] = []
+    for it, out in planned:
+        session, guild = sessions[it.session_id]
+        if guild is None and session.guild_id is not None:
+            guild = _default_guild(session.guild_id)
+        active, recent_n = counts.setdefault(it.author_id, [0, 0])
+        decision = it.plan(TurnContext(
+            session=session, guild=guild, turn=out.turn, images=dict(images.get(it.session_id, {})),
+            dialogue=dialogues[out.turn.id], active_jobs=active, recent_jobs=recent_n,
+        ))
+        if isinstance(decision, str):
+            out.refusal = decision
+            continue
+        counts[it.author_id][0] += 1
+        counts[it.author_id][1] += 1
+        out.job = Job(session_id=it.session_id, turn_id=out.turn.id, user_id=it.author_id, status="queued", payload={})
+        jobs.append((it, out, decision))
+    if not jobs:
+        return
+    now = utcnow()
+    rows = [{"session_id": job.session_id, "turn_id": job.turn_id, "user_id": job.user_id, "status": "queued",
+             "payload": {}, "attempts": 0, "created_at": now, "available_at": now}
+            for job in (out.job for _, out, _ in jobs)]
+    ids = await _insert_many(s, Job, rows, key=("turn_id",))
+    for (it, out, request), job_id, row in zip(jobs, ids, rows):
+        out.job = Job(id=job_id, **row)
+        out.job.payload = dataclasses.replace(request, job_id=job_id, session_id=it.session_id).to_dict()
+    table = Job.__table__
+    await (await s.connection()).execute(
+        update(table).where(table.c.id == bindparam("job")).values(payload=bindparam("request")),
+        [{"job": out.job.id, "request": out.job.payload} for _, out, _ in jobs],
+    )
+
+
+async def _insert_many(s: AsyncSession, model: type, rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[int]:
+    """Insert ``rows`` with one multi-row INSERT; their new ids, in the order of ``rows``.
+    The order RETURNING gives rows back in is not guaranteed, so rows are matched by
+    ``key``; rows equal in their key are interchangeable and take ids in ascending order."""
+    table = model.__table__
+    returned = (await s.execute(
+        insert(table).values(rows).returning(table.c.id, *(table.c[k] for k in key))
+    )).tuples().all()
+    free: dict[tuple, list[int]] = {}
+    for row_id, *values in sorted(returned):
+        free.setdefault(tuple(values), []).append(row_id)
+    return [free[tuple(row[k] for k in key)].pop(0) for row in rows]
+
+
+async def _dialogues(s: AsyncSession, planned: list[tuple[NewTurn, StoredTurn]]) -> dict[int, list[DialogueTurn]]:
+    """For each planned turn: the last ``dialogue_turns`` turns of its session up to it (in
+    one query for all sessions, however many turns each has)."""
+    per_session: dict[int, int] = {}
+    for it, _ in planned:  # later turns of the batch are fetched too, then cut off below
+        per_session[it.session_id] = per_session.get(it.session_id, 0) + max(it.dialogue_turns, 0)
+    rank = func.row_number().over(partition_by=Turn.session_id, order_by=Turn.id.desc()).label("rank")
+    ranked = (
+        select(Turn.id, Turn.session_id, Turn.role, Turn.text, rank)
+        .where(Turn.session_id.in_(list(per_session)), Turn.error.is_(None))
+        .subquery()
+    )
+    deepest = max(per_session.values(), default=0)
+    rows = (await s.execute(
+        select(ranked.c.id, ranked.c.session_id, ranked.c.role, ranked.c.text)
+        .where(ranked.c.rank <= deepest)
+        .order_by(ranked.c.id)
+    )).tuples().all() if deepest else []
+    added: dict[int, list[int]] = {}
+    if rows:
+        for turn_id, number in (await s.execute(
+            select(Image.turn_id, Image.number).where(Image.turn_id.in_([r[0] for r in rows])).order_by(Image.number)
+        )).tuples():
+            added.setdefault(turn_id, []).append(number)
+    by_session: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_session.setdefault(row[1], []).append(row)
+    out: dict[int, list[DialogueTurn]] = {}
+    for it, stored in planned:
+        mine = [r for r in by_session.get(it.session_id, ()) if r[0] <= stored.turn.id]
+        mine = mine[-it.dialogue_turns:] if it.dialogue_turns > 0 else []
+        out[stored.turn.id] = [DialogueTurn(role=role, text=text, images=added.get(tid, [])) for tid, _, role, text in mine]
+    return out
 
 
 def image_info(store: ImageStore, sha: str) -> ImageInfo:
@@ -184,7 +415,7 @@ async def enqueue_job(
     its id), ``request_builder(job_id)`` (sync or async; it may read but must not write the
     database) builds the JobRequest, and the request is stored as the payload. Callers then
     wake the workers (``DbJobQueue.notify``)."""
-    async with db.session() as s, s.begin():
+    async with db.write() as s:
         job = Job(session_id=session_id, turn_id=turn_id, user_id=user_id, status="queued", payload={})
         s.add(job)
         await s.flush()
@@ -200,9 +431,20 @@ async def enqueue_job(
 
 
 async def set_reply_message(db: Database, job_id: int, message_id: str) -> None:
-    async with db.session() as s, s.begin():
-        await s.execute(update(Job).where(Job.id == job_id).values(reply_message_id=message_id)
-                        .execution_options(synchronize_session=False))
+    await set_reply_messages(db, [(job_id, message_id)])
+
+
+async def set_reply_messages(db: Database, pairs: list[tuple[int, str]]) -> None:
+    """Remember the status message of each job (job id, message id): one transaction."""
+    if not pairs:
+        return
+    async with db.write() as s:
+        conn = await s.connection()
+        await conn.execute(
+            update(Job.__table__).where(Job.__table__.c.id == bindparam("job"))
+            .values(reply_message_id=bindparam("message")),
+            [{"job": job_id, "message": message_id} for job_id, message_id in pairs],
+        )
 
 
 async def jobs_since(db: Database, user_id: str, since: datetime) -> int:
@@ -237,6 +479,15 @@ async def get_job(db: Database, job_id: int) -> Job | None:
         return await s.get(Job, job_id)
 
 
+async def job_and_current_image(db: Database, job_id: int) -> tuple[Job | None, int | None]:
+    """A job and its session's current image number, in one query."""
+    async with db.session() as s:
+        row = (await s.execute(
+            select(Job, Session.current_image_number).join(Session, Session.id == Job.session_id).where(Job.id == job_id)
+        )).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 async def active_jobs_for_user(db: Database, user_id: str) -> int:
     """How many of the user's jobs are queued or running."""
     async with db.session() as s:
@@ -254,8 +505,9 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
     # A/B: every candidate's images are numbered (A's first); A's decide the current image.
     outputs = result.candidates or [result]
     all_images = [sha for c in outputs for sha in c.images]
-    infos = [image_info(store, sha) for sha in all_images]  # before the transaction: file I/O
-    async with db.session() as s, s.begin():
+    # File I/O, before the transaction (which holds the write lock) and off the event loop.
+    infos = await asyncio.to_thread(lambda: [image_info(store, sha) for sha in all_images]) if all_images else []
+    async with db.write() as s:
         job = await _finish_job(s, job_id, "done")
         turn = Turn(session_id=job.session_id, role="assistant", text=result.reply, job_id=job_id,
                     intent=result.intent, context=irpem_context(job.payload))
@@ -339,7 +591,7 @@ async def choose_candidate(db: Database, turn_id: int, index: int) -> Turn:
     """Make candidate ``index`` (0 = A) of an A/B turn the answer the dialogue goes on from:
     the turn's intent and text become the candidate's, and its last image becomes current
     unless the conversation has moved to another image since."""
-    async with db.session() as s, s.begin():
+    async with db.write() as s:
         turn = await s.get(Turn, turn_id, populate_existing=True)
         if turn is None or not turn.candidates or not 0 <= index < len(turn.candidates):
             raise NotFound(f"turn {turn_id} has no candidate {index}")
@@ -386,7 +638,7 @@ def _image_number(ref: Any) -> int | None:
 async def record_failure(db: Database, job_id: int, error: str) -> Turn:
     """The job failed for good: status ``failed`` with the error, and an assistant turn
     carrying it (such turns stay out of the dialogue the intent model reads)."""
-    async with db.session() as s, s.begin():
+    async with db.write() as s:
         job = await _finish_job(s, job_id, "failed", error=error)
         turn = Turn(session_id=job.session_id, role="assistant", text=error, error=error, job_id=job_id)
         s.add(turn)
@@ -396,7 +648,7 @@ async def record_failure(db: Database, job_id: int, error: str) -> Turn:
 async def cancel_job(db: Database, job_id: int) -> bool:
     """Cancel a queued or running job (a running one stops at its next cancellation check,
     and whatever it delivers afterwards is dropped). False if it had already ended."""
-    async with db.session() as s, s.begin():
+    async with db.write() as s:
         res = await s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status.in_(ACTIVE_JOB_STATUSES))
@@ -425,7 +677,7 @@ async def set_vote(
         raise ValueError(f"unknown feedback kind {kind!r} (one of {', '.join(FEEDBACK_GROUPS)})")
     for attempt in range(2):
         try:
-            async with db.session() as s, s.begin():
+            async with db.write() as s:
                 q = select(Feedback).where(
                     Feedback.turn_id == turn_id, Feedback.user_id == user_id, Feedback.kind_group == group
                 )
@@ -471,7 +723,7 @@ async def update_guild_settings(db: Database, guild_id: str, **changes: Any) -> 
         raise ValueError(f"who_can_talk must be one of {WHO_CAN_TALK}")
     if "ab_probability" in changes and not 0.0 <= float(changes["ab_probability"]) <= 1.0:
         raise ValueError("ab_probability must be between 0 and 1")
-    async with db.session() as s, s.begin():
+    async with db.write() as s:
         row = await s.get(GuildSettings, guild_id)
         if row is None:
             row = _default_guild(guild_id)

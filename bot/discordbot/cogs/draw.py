@@ -63,9 +63,8 @@ class DrawCog(commands.Cog):
         if message.author.bot or message.webhook_id is not None or message.guild is None:
             return
         user = str(message.author.id)
-        session = await repo.session_by_channel(self.db, PLATFORM, str(message.channel.id))
+        session, guild = await self.conversation.find_session(PLATFORM, str(message.channel.id))
         if session is not None:
-            guild = await repo.guild_settings(self.db, session.guild_id) if session.guild_id else None
             if not may_talk(session, guild, user):
                 return  # others may chat in the thread; only the owner's words are turns
             channel = message.channel
