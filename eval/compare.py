@@ -192,7 +192,8 @@ def _per_intent_bars(result: dict[str, Any], path: Path) -> Path:
     intents = list(result["per_intent"])
     names = [r["name"] for r in result["runs"]]
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(intents) * len(names) + 2), 3.8))
+    # capped: wide enough for ~25 intents x 3 runs, still readable on a laptop screen
+    fig, ax = plt.subplots(figsize=(min(14, max(6, 0.25 * len(intents) * len(names) + 2)), 4.2))
     for j, name in enumerate(names):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(intents))]
         ax.bar(xs, [result["per_intent"][i][name] or 0.0 for i in intents], width, label=name)
