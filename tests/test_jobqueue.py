@@ -217,6 +217,19 @@ async def test_progress_reaches_subscribers(queue):
     assert queue._subscribers == {}
 
 
+async def test_a_late_subscriber_hears_the_latest_stage_first(queue):
+    # a front end subscribes after posting its status message; the job may be running by then
+    await queue.progress(ProgressEvent(7, "running", intent="text2image"))
+    await queue.progress(ProgressEvent(7, "step", step=3, total=4))
+    async with queue.subscribe(7) as events:
+        first = events.get_nowait()
+        assert (first.stage, first.step) == ("step", 3) and events.empty()
+        await queue.progress(ProgressEvent(7, "finished"))
+        assert events.get_nowait().stage == "finished"
+    async with queue.subscribe(7) as events:  # an ended job replays nothing
+        assert events.empty()
+
+
 async def test_an_unreadable_request_fails_instead_of_jamming(db, queue):
     bad = await enqueue(db, "A", "t1")
     good = await enqueue(db, "B", "t2")

@@ -73,6 +73,10 @@ class DbJobQueue:
         self._positions_task: asyncio.Task | None = None
         self._announcer: asyncio.Task | None = None
         self._announced: dict[int, int] = {}  # job -> position last sent to its subscribers
+        # The last event of each unfinished job, replayed to a late subscriber: a front end
+        # subscribes after posting its status message, and a job that started running
+        # meanwhile would otherwise keep showing "queued" until its next report.
+        self._latest: dict[int, ProgressEvent] = {}
 
     # ----- waking workers -----
 
@@ -166,6 +170,10 @@ class DbJobQueue:
     # ----- progress and cancellation -----
 
     async def progress(self, event: ProgressEvent) -> None:
+        if event.stage == "finished":
+            self._latest.pop(event.job_id, None)
+        else:
+            self._latest[event.job_id] = event
         for queue in list(self._subscribers.get(event.job_id, ())):
             if queue.full():
                 queue.get_nowait()
@@ -176,6 +184,8 @@ class DbJobQueue:
         """``async with queue.subscribe(job_id) as events: event = await events.get()``"""
         events: asyncio.Queue[ProgressEvent] = asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
         self._subscribers.setdefault(job_id, set()).add(events)
+        if job_id in self._latest:
+            events.put_nowait(self._latest[job_id])
         if self._announcer is None or self._announcer.done():
             self._announcer = asyncio.create_task(self._announce_positions(), name="queue-positions")
         try:
@@ -245,6 +255,7 @@ class DbJobQueue:
                 )
             if res.rowcount == 1:
                 log.info("job %s will be retried: %s", job_id, error)
+                self._latest.pop(job_id, None)  # its steps are void: it waits in the queue again
                 self.notify()
                 return
         try:
