@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.app import embedded
 from bot.conversation import Attachment, JobOutcome
-from engine.config import load_settings
+from engine.config import settings_from_flags
 from engine.queue import ProgressEvent
 
 
@@ -32,12 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def run_chat(args: argparse.Namespace) -> int:
-    overrides = {}
-    if args.profile:
-        overrides["profile"] = args.profile
-    if args.db:
-        overrides["database_url"] = args.db
-    settings = load_settings(args.config, **overrides)
+    settings = settings_from_flags(args.config, profile=args.profile, database_url=args.db)
     return await chat(settings, sys.stdin, sys.stdout, image=args.image, session_id=args.session)
 
 

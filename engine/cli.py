@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.config import load_settings
+from engine.config import load_settings, settings_from_flags
 from engine.registry import Registry
 
 
@@ -41,8 +41,7 @@ def smoke_pipelines(args: argparse.Namespace) -> int:
     """Exit status 0 when every instance worked, 1 otherwise."""
     from engine.smoke import format_table, smoke
 
-    overrides = {"profile": args.profile} if args.profile else {}
-    settings = load_settings(args.config, **overrides)
+    settings = settings_from_flags(args.config, profile=args.profile)
     registry = Registry.from_settings(settings)
     unknown = [i for i in args.only or [] if i not in registry.instances]
     if unknown:

@@ -173,6 +173,14 @@ def _describe(err: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def settings_from_flags(path: str | Path | None, *, profile: str | None = None,
+                        database_url: str | None = None) -> Settings:
+    """``load_settings`` for the commands' common ``--config --profile --db`` flags: a flag
+    left out keeps the value of the file (or environment)."""
+    flags = {"profile": profile, "database_url": database_url}
+    return load_settings(path, **{k: v for k, v in flags.items() if v})
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Load settings from ``path`` (default: ``$DIALOGDRAW_CONFIG`` or the repository's
     config.toml), the environment, and ``overrides``. Raises ConfigError naming the bad key."""

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.config import load_settings
+from engine.config import load_settings, settings_from_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,10 +60,8 @@ async def eval_system(args: argparse.Namespace) -> int:
     if _missing(args.data):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    overrides = {"database_url": args.db or f"sqlite+aiosqlite:///{(args.out / 'eval.db').resolve()}"}
-    if args.profile:
-        overrides["profile"] = args.profile
-    settings = load_settings(args.config, **overrides)
+    settings = settings_from_flags(args.config, profile=args.profile,
+                                   database_url=args.db or f"sqlite+aiosqlite:///{(args.out / 'eval.db').resolve()}")
     if settings.queue.mode != "inprocess":
         print("dialogdraw: eval system runs the in-process worker; set queue.mode = \"inprocess\"", file=sys.stderr)
         return 2

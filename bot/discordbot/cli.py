@@ -31,14 +31,9 @@ async def run_bot(args: argparse.Namespace) -> int:
         return 2
     from bot.app import embedded, settle_heap
     from bot.discordbot.client import DialogDrawBot
-    from engine.config import load_settings
+    from engine.config import settings_from_flags
 
-    overrides = {}
-    if args.profile:
-        overrides["profile"] = args.profile
-    if args.db:
-        overrides["database_url"] = args.db
-    settings = load_settings(args.config, **overrides)
+    settings = settings_from_flags(args.config, profile=args.profile, database_url=args.db)
     # embedded(): migrations, recovery of unfinished jobs, and the in-process worker unless
     # [queue] mode = "remote".
     async with embedded(settings) as app:
