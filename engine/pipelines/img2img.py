@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from PIL import Image
 from pydantic import Field, model_validator
 
