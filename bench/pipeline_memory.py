@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from child_env import child_env  # bench/ itself is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"one": ["text2image"], "all": ["text2image", "img2img", "inpaint"]}
 
@@ -107,9 +109,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or (tmp if args.profile == "tiny" else "data")
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        if args.profile == "tiny":
-            env.setdefault("HF_HUB_OFFLINE", "1")
+        env = child_env(args.profile)
         rows = {}
         # "build" first: a tiny model built inside a measured process would distort it
         for which in ["build", *SETS]:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from child_env import child_env  # bench/ itself is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -81,9 +82,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or (tmp if args.profile == "tiny" else "data")
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        if args.profile == "tiny":
-            env.setdefault("HF_HUB_OFFLINE", "1")
+        env = child_env(args.profile)
         table = subprocess.run(
             [sys.executable, "-m", "bot.cli", "pipelines", "smoke", "--profile", args.profile,
              "--steps", str(args.steps)],
