@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.irpem.adapter import read_training_config, write_training_config
 from engine.irpem.pairs import dedupe, read_pairs
-from training.arguments import as_record
+from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary
 from training.model import library_versions, load_base
 from training.timing import StepTimer
@@ -85,23 +85,7 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
     print(f"{len(pairs)} pairs {sources}; tokens/pair (prompt + longer answer) {length_summary(lengths)}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    config = DPOConfig(
-        output_dir=str(args.out / "checkpoints"),
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum,
-        learning_rate=args.learning_rate,
-        beta=args.beta,
-        max_length=args.max_length,
-        logging_steps=args.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=args.seed,
-        data_seed=args.seed,
-        gradient_checkpointing=False,
-        bf16=str(model.dtype) == "torch.bfloat16",
-    )
+    config = DPOConfig(**trainer_kwargs(args, model), beta=args.beta)
     timer = StepTimer()
     started = time.perf_counter()
     trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.irpem.adapter import write_training_config
-from training.arguments import as_record
+from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary, load_cases
 from training.model import library_versions, load_base
 from training.timing import StepTimer
@@ -88,26 +88,12 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
 
     args.out.mkdir(parents=True, exist_ok=True)
     config = SFTConfig(
-        output_dir=str(args.out / "checkpoints"),
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum,
-        learning_rate=args.learning_rate,
+        **trainer_kwargs(args, model),
         warmup_steps=args.warmup_ratio,  # a float below 1 is a share of the steps
         lr_scheduler_type="cosine",
-        logging_steps=args.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=args.seed,
-        data_seed=args.seed,
-        max_length=args.max_length,
         completion_only_loss=True,
         dataset_num_proc=None,
-        bf16=model.dtype.is_floating_point and str(model.dtype) == "torch.bfloat16",
         disable_tqdm=False,
-        # recomputing activations costs ~30% per step on a CPU and a 135M model fits anyway
-        gradient_checkpointing=False,
     )
     timer = StepTimer()
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
