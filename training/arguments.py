@@ -11,6 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from training.lora import use_bf16
+
 T = TypeVar("T")
 
 
@@ -48,6 +50,8 @@ def trainer_kwargs(args: Any, model: Any) -> dict[str, Any]:
     no checkpoints (the adapter is saved once, at the end), no trackers, one seed for
     everything, and no activation recomputation — it costs ~30% per step on a CPU and a
     135M model fits anyway."""
+    import torch
+
     return dict(
         output_dir=str(args.out / "checkpoints"),
         num_train_epochs=args.epochs,
@@ -62,7 +66,8 @@ def trainer_kwargs(args: Any, model: Any) -> dict[str, Any]:
         seed=args.seed,
         data_seed=args.seed,
         gradient_checkpointing=False,
-        bf16=str(model.dtype) == "torch.bfloat16",
+        bf16=str(model.dtype) == "torch.bfloat16" or use_bf16(args),
+        use_cpu=not torch.cuda.is_available(),  # also what lets accelerate autocast bf16 on a CPU
     )
 
 
