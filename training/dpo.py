@@ -14,21 +14,29 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engine.irpem.adapter import read_training_config, write_training_config
 from engine.irpem.pairs import dedupe, read_pairs
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary
+from training.lora import LoraArguments, lora_config
 from training.model import library_versions, load_base
 from training.timing import StepTimer
 
 
-@dataclass
-class DpoArguments:
+@dataclass(kw_only=True)
+class DpoArguments(LoraArguments):
     pairs: list[Path] = field(metadata={"help": "preference-pair JSONL files"})
-    sft_adapter: Path = field(metadata={"help": "the SFT adapter to start from (and to stay close to)"})
     out: Path = field(metadata={"help": "folder for the DPO adapter"})
+    sft_adapter: Path | None = field(default=None, metadata={
+        "help": "the SFT adapter to start from and stay close to; none: a new LoRA on the bare base "
+                "(the ablation's 'DPO only'), shaped by the --lora-* options"})
+    base: str | None = field(default=None, metadata={"help": "without --sft-adapter: the base; default: [irpem] base"})
+    prompt: Literal["short", "full"] = field(default="short", metadata={
+        "help": "without --sft-adapter: the prompt mode (with one, the adapter's mode is used)"})
+    dialogue_turns: int | None = field(default=None, metadata={
+        "help": "without --sft-adapter: turns shown; default: [irpem] dialogue_turns"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the pairs"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs decide)"})
     max_pairs: int | None = field(default=None, metadata={"help": "use only N pairs (a seeded sample)"})
@@ -36,6 +44,9 @@ class DpoArguments:
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate"})
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far from the reference the policy may move"})
+    sft_weight: float = field(default=0.0, metadata={
+        "help": "weight of an added NLL loss on the chosen answer (RPO); chosen answers are often gold, "
+                "and the term keeps DPO from lowering their likelihood along with the rejected one's"})
     max_length: int = field(default=1024, metadata={"help": "longest prompt + answer in tokens"})
     seed: int = field(default=0, metadata={"help": "seed of shuffling and dropout"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
@@ -55,14 +66,18 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
     settings = settings or load_settings(args.config)
     registry = registry or Registry.from_settings(settings)
     sft = read_training_config(args.sft_adapter)
-    if not (args.sft_adapter / "adapter_config.json").is_file():
+    if args.sft_adapter is not None and not (args.sft_adapter / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no peft adapter in {args.sft_adapter}")
     set_seed(args.seed)
-    base = sft.get("base") or settings.irpem.base
-    mode = sft.get("prompt", settings.irpem.prompt)
-    turns = sft.get("dialogue_turns", settings.irpem.dialogue_turns)
+    base = sft.get("base") or args.base or settings.irpem.base
+    mode = sft.get("prompt", args.prompt)
+    turns = sft.get("dialogue_turns", args.dialogue_turns or settings.irpem.dialogue_turns)
     model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
-    model = PeftModel.from_pretrained(model, str(args.sft_adapter), is_trainable=True)
+    peft_config = None
+    if args.sft_adapter is not None:
+        model = PeftModel.from_pretrained(model, str(args.sft_adapter), is_trainable=True)
+    else:  # trl wraps the base; the reference is the base with the adapter switched off
+        peft_config = lora_config(args, model)
     builder = PromptBuilder(tokenizer, registry, mode, turns)
 
     pairs = dedupe(p for path in args.pairs for p in read_pairs(path))
@@ -85,11 +100,14 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
     print(f"{len(pairs)} pairs {sources}; tokens/pair (prompt + longer answer) {length_summary(lengths)}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    config = DPOConfig(**trainer_kwargs(args, model), beta=args.beta)
+    losses: dict[str, Any] = {}
+    if args.sft_weight > 0:
+        losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, args.sft_weight]}
+    config = DPOConfig(**trainer_kwargs(args, model), beta=args.beta, **losses)
     timer = StepTimer()
     started = time.perf_counter()
     trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, callbacks=[timer])
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[timer])
     result = trainer.train()
     # only the trained adapter: trl's frozen "ref" copy is the SFT adapter, already on disk
     trainer.model.save_pretrained(str(args.out), selected_adapters=["default"])
@@ -100,7 +118,7 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
         "dialogue_turns": turns,
         "base": base,
         "base_path": str(base_path),
-        "sft_adapter": str(args.sft_adapter),
+        "sft_adapter": str(args.sft_adapter) if args.sft_adapter else None,
         "sft": {k: sft.get(k) for k in ("arguments", "examples", "train_loss")},
         "arguments": as_record(args),
         "pairs": len(pairs),
