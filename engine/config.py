@@ -192,6 +192,12 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         model_config = SettingsConfigDict(toml_file=toml_path)
 
     try:
-        return FileSettings(**overrides)
+        settings = FileSettings(**overrides)
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+    # a relative adapter path means "next to this config file" (the shipped adapter lives
+    # in the repository), so the bot finds it from any working directory
+    adapter = settings.irpem.adapter
+    if adapter and not Path(adapter).is_absolute() and (toml_path.parent / adapter).is_dir():
+        settings.irpem.adapter = str((toml_path.parent / adapter).resolve())
+    return settings

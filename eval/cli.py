@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     irpem = esub.add_parser("irpem", help="intent metrics (ISA, parameter accuracy, structure) on a dialogue file")
     irpem.add_argument("--data", type=Path, required=True, help="dialogue JSONL (e.g. DrawnConvos test.jsonl)")
-    irpem.add_argument("--adapter", help="LoRA adapter to evaluate (default: the configured one)")
+    irpem.add_argument("--adapter", help="LoRA adapter to evaluate (default: the configured one; 'none': the bare base)")
+    irpem.add_argument("--quantize", choices=["int8", "none"], help="CPU int8 linears or not (default: [irpem] quantize)")
     irpem.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
     irpem.add_argument("--limit", type=int, help="score a random subset of this many assistant turns")
     irpem.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
@@ -77,7 +78,9 @@ def eval_irpem(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     if args.adapter:
-        settings.irpem.adapter = args.adapter
+        settings.irpem.adapter = None if args.adapter == "none" else args.adapter
+    if args.quantize:
+        settings.irpem.quantize = args.quantize
     if _missing(args.data):
         return 2
     report = run_irpem_eval(settings, Registry.from_settings(settings), args.data, args.out,

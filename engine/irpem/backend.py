@@ -132,9 +132,13 @@ class TransformersIrpem:
         if settings.adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, settings.adapter)
-        # an adapter is used with the prompt it was trained on, whatever [irpem] prompt says
-        self.prompt_mode = read_training_config(settings.adapter).get("prompt", settings.prompt)
+            # merged: inference then costs what the base costs, and int8 applies to the sum
+            model = PeftModel.from_pretrained(model, settings.adapter).merge_and_unload()
+        # an adapter is used with the prompt and dialogue window it was trained on, whatever
+        # [irpem] prompt and dialogue_turns say
+        trained = read_training_config(settings.adapter)
+        self.prompt_mode = trained.get("prompt", settings.prompt)
+        self.dialogue_turns = trained.get("dialogue_turns", settings.dialogue_turns)
         if self.prompt_mode != settings.prompt:
             log.info("IRPEM adapter %s was trained with the %r prompt; using it (config says %r)",
                      settings.adapter, self.prompt_mode, settings.prompt)
@@ -285,7 +289,7 @@ class TransformersIrpem:
         state = self._state(enabled)
         messages = build_messages(
             self.registry, dialogue, current_image, enabled,
-            max_turns=self.settings.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
+            max_turns=self.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
         )
         prefix_ids, rest_ids = encode_prompt(self.tokenizer, messages)
         if prefix_ids != state.prefix_ids:  # cannot happen unless the template is unusual
