@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--dialogues", type=int, default=10_000, help="number of dialogues (default 10000)")
     data.add_argument("--seed", type=int, default=0, help="same seed, same files")
     data.add_argument("--config", help="config file (its enabled pipelines are the catalog)")
+    data.add_argument("--paraphrase-model", help="a chat LM that rewrites SFT/RLHF user turns: 'smollm2', "
+                      "a hub id or a local path (default: no paraphrase pass)")
+    data.add_argument("--paraphrase-share", type=float, default=0.3,
+                      help="share of SFT/RLHF user turns offered to the paraphraser (default 0.3)")
     data.set_defaults(func=cmd_data)
 
     sft = tsub.add_parser("sft", help="LoRA supervised fine-tuning on dialogue files")
@@ -57,10 +61,21 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.dialogues < 1:
         print("dialogdraw: --dialogues must be at least 1", file=sys.stderr)
         return 2
+    if not 0 < args.paraphrase_share <= 1:
+        print("dialogdraw: --paraphrase-share must be in (0, 1]", file=sys.stderr)
+        return 2
     settings = load_settings(args.config)
-    stats = generate(Registry.from_settings(settings), args.out, args.dialogues, args.seed)
+    paraphraser = None
+    if args.paraphrase_model:
+        from engine.config import IrpemSettings
+        from engine.irpem.smollm2 import resolve_base
+        from training.drawnconvos.paraphrase import Paraphraser
+
+        paraphraser = Paraphraser(resolve_base(IrpemSettings(base=args.paraphrase_model), settings.data_dir))
+    stats = generate(Registry.from_settings(settings), args.out, args.dialogues, args.seed,
+                     paraphraser=paraphraser, paraphrase_share=args.paraphrase_share)
     summary = {k: stats[k] for k in ("dialogues", "rounds_share", "intents", "intents_without_template",
-                                     "distinct_2", "seconds")}
+                                     "distinct_2", "paraphrase", "seconds") if k in stats}
     print(json.dumps(summary, indent=2))
     print(f"written: {', '.join(str(args.out / f) for f in ('sft.jsonl', 'rlhf.jsonl', 'test.jsonl', 'stats.json'))}")
     return 0

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from engine.registry import BUILTINS
 from training.drawnconvos import vocab
 from training.drawnconvos.language import dress
+from training.drawnconvos.paraphrase import Paraphraser, paraphrase_dialogues
 from training.drawnconvos.stats import dialogue_stats
 from training.drawnconvos.templates import TEMPLATES, Ctx, Image, IntentTemplate, Session, template_for
 
@@ -236,9 +237,11 @@ def generate_dialogue(registry: "Registry", catalog: Catalog, index: int, split:
 
 
 def generate(registry: "Registry", out: str | Path, n: int = 10_000, seed: int = 0,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, paraphraser: "Paraphraser | None" = None,
+             paraphrase_share: float = 0.3) -> dict[str, Any]:
     """Write ``sft.jsonl``, ``rlhf.jsonl``, ``test.jsonl`` and ``stats.json`` into ``out``;
-    return the stats."""
+    return the stats. With a ``paraphraser``, about ``paraphrase_share`` of the SFT and RLHF
+    user turns are rewritten by it (``paraphrase.py``)."""
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -252,12 +255,21 @@ def generate(registry: "Registry", out: str | Path, n: int = 10_000, seed: int =
         dialogue, sizes = generate_dialogue(registry, catalog, i, split, rounds, seed)
         by_split[split].append(dialogue)
         list_sizes |= sizes
+    rewritten = None
+    if paraphraser is not None:
+        train = by_split["sft"] + by_split["rlhf"]
+        turns = sum(t["role"] == "user" for d in train for t in d["turns"])
+        with tqdm(total=round(turns * paraphrase_share), desc="paraphrase", unit="turn",
+                  disable=not progress) as bar:
+            rewritten = paraphrase_dialogues(train, paraphraser, paraphrase_share, seed, bar)
     for split, dialogues in by_split.items():
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for d in dialogues:
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
     stats = dialogue_stats(by_split, list_sizes, sorted(registry.intents()), catalog.skipped)
     stats["seed"] = seed
+    if rewritten is not None:
+        stats["paraphrase"] = {"model": paraphraser.model_path, "share": paraphrase_share, **rewritten}
     stats["seconds"] = round(time.perf_counter() - started, 2)
     # the time is left out of the file so that the same seed gives the same bytes
     (out / "stats.json").write_text(
