@@ -296,3 +296,49 @@ def test_styles_with_a_preset_go_to_the_preset_and_others_to_img2img():
 def test_distinct_n_counts_repeats():
     assert distinct_n(["a b c", "a b c"]) == 0.5
     assert distinct_n(["a b", "c d"]) == 1.0
+
+
+def test_a_rewrite_is_kept_only_if_it_keeps_what_the_label_copies():
+    from training.drawnconvos.paraphrase import acceptable, required_spans
+
+    text = "on #2, replace the dog with a red tiger, no people"
+    gold = {"intent": "replace_object", "params": {"image": "#2", "target": "the dog", "replacement": "a red tiger"},
+            "response": "Swapping."}
+    spans = required_spans(text, gold, ["people"])
+    assert set(spans) == {"#2", "the dog", "a red tiger", "people"}
+    assert acceptable(text, "could you swap the dog in #2 for a red tiger? and no people please", spans)
+    assert not acceptable(text, "swap the dog in #2 for a tiger, no people", spans)  # lost "red"
+    assert not acceptable(text, "replace the dog with a red tiger, no people", spans)  # lost "#2"
+    assert not acceptable(text, text.upper(), spans)  # not a rewrite
+    assert not acceptable(text, "Sure! Here it is:\nreplace the dog in #2 with a red tiger, no people", spans)
+    assert not acceptable(text, "#2 the dog a red tiger people " * 6, spans)  # rambling
+
+
+@pytest.mark.slow
+def test_paraphrase_pass_with_the_real_smollm2(registry, tmp_path):
+    from engine.irpem.smollm2 import smollm2_checkpoint
+    from tests.conftest import SHARED_DATA
+    from training.drawnconvos.paraphrase import Paraphraser, acceptable, required_spans
+
+    plain, para = tmp_path / "plain", tmp_path / "para"
+    generate(registry, plain, 10, seed=3, progress=False)
+    paraphraser = Paraphraser(str(smollm2_checkpoint(SHARED_DATA / "models")), max_new_tokens=40)
+    stats = generate(registry, para, 10, seed=3, progress=False, paraphraser=paraphraser, paraphrase_share=0.5)
+    assert (para / "test.jsonl").read_bytes() == (plain / "test.jsonl").read_bytes()  # TEST stays held out
+    assert stats["paraphrase"]["attempted"] > 0
+    kept = 0
+    for split in ("sft", "rlhf"):
+        for p_dlg, o_dlg in zip(_dialogues(para, split), _dialogues(plain, split), strict=True):
+            for i, (p, o) in enumerate(zip(p_dlg["turns"], o_dlg["turns"], strict=True)):
+                if p["role"] == "assistant":
+                    assert p == o  # labels untouched
+                elif "original_text" in p:
+                    kept += 1
+                    answer = p_dlg["turns"][i + 1]
+                    assert p["original_text"] == o["text"] and p["text"] != o["text"]
+                    assert acceptable(o["text"], p["text"], required_spans(o["text"], answer["gold"],
+                                                                           answer["negatives"]))
+                else:
+                    assert p["text"] == o["text"]
+    assert kept == stats["paraphrase"]["kept"]
+    print(f"\nparaphrase: {stats['paraphrase']}")

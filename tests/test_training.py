@@ -126,6 +126,79 @@ def test_dpo_starts_from_sft_and_its_adapter_loads(sft_adapter, tiny_base, data,
     registry.validate(irpem.propose(case.context, case.current_image))
 
 
+def test_answer_loss_is_the_models_own_masked_loss(tiny_base):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.sft import answer_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    torch.manual_seed(1)
+    ids = torch.randint(5, 500, (3, 12))
+    labels = ids.clone()
+    labels[:, :7] = -100  # the prompt
+    labels[2, 7:] = -100  # an example padded past its answer
+    labels[2, 7:9] = ids[2, 7:9]
+    attention = torch.ones_like(ids)
+    expected = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+    got = answer_loss(model, {"input_ids": ids, "attention_mask": attention, "labels": labels})
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.backward()  # and it trains: gradients reach the weights
+    assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
+
+
+def test_sft_on_the_last_layers_only_and_dpo_from_the_bare_base(tiny_base, data, settings, registry, tmp_path):
+    from safetensors import safe_open
+
+    from training.dpo import DpoArguments, run_dpo
+    from training.sft import SftArguments, run_sft
+
+    sft = tmp_path / "sft-top"
+    run_sft(SftArguments(data=[data / "sft.jsonl"], out=sft, base=str(tiny_base), max_steps=1, batch_size=2,
+                         lora_layers=1, dialogue_turns=3, precision="fp32", threads=1), settings, registry)
+    with safe_open(str(sft / "adapter_model.safetensors"), "pt") as f:
+        layers = {k.split(".layers.")[1].split(".")[0] for k in f.keys()}
+    assert layers == {"1"}  # the top layer of two
+    irpem = _irpem(tiny_base, sft, settings, registry)
+    assert irpem.dialogue_turns == 3  # the adapter's window, not [irpem] dialogue_turns (8)
+
+    case = _case()
+    pairs = pairs_for_case(case, [json.dumps({"intent": "chat", "params": {}, "response": "Hi!"})] * 2, registry)
+    write_pairs(tmp_path / "pairs.jsonl", pairs)
+    out = tmp_path / "dpo-only"
+    record = run_dpo(DpoArguments(pairs=[tmp_path / "pairs.jsonl"], out=out, base=str(tiny_base), max_steps=1,
+                                  batch_size=1, dialogue_turns=4, sft_weight=1.0, logging_steps=1, threads=1), settings, registry)
+    assert record["sft_adapter"] is None and record["prompt"] == "short" and record["dialogue_turns"] == 4
+    # the first step's DPO loss is ln 2 (policy = reference); the RPO term adds the chosen answer's NLL
+    assert record["log"][0]["loss"] > 2.0
+    irpem = _irpem(tiny_base, out, settings, registry)
+    registry.validate(irpem.propose(case.context, case.current_image))
+    with pytest.raises(ValueError, match="lora-layers"):
+        run_sft(SftArguments(data=[data / "sft.jsonl"], out=tmp_path / "x", base=str(tiny_base), max_steps=1,
+                             lora_layers=5, threads=1), settings, registry)
+
+
+def test_shipping_halves_the_weights_and_keeps_what_the_backend_reads(sft_adapter, tiny_base, settings, registry,
+                                                                       tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from training.ship import ship_adapter
+
+    dest = ship_adapter(sft_adapter, tmp_path / "shipped", "# card\n")
+    src_w = load_file(str(sft_adapter / "adapter_model.safetensors"))
+    dst_w = load_file(str(dest / "adapter_model.safetensors"))
+    assert src_w.keys() == dst_w.keys() and all(v.dtype == torch.float16 for v in dst_w.values())
+    assert all(torch.allclose(src_w[k], dst_w[k].float(), rtol=1e-3, atol=1e-4) for k in src_w)
+    assert read_training_config(dest) == read_training_config(sft_adapter)
+    assert (dest / "README.md").read_text() == "# card\n"
+    irpem = _irpem(tiny_base, dest, settings, registry)
+    assert irpem.prompt_mode == "short"
+    registry.validate(irpem.propose(_case().context, 1))
+    with pytest.raises(FileNotFoundError):
+        ship_adapter(tmp_path, tmp_path / "x", "")
+
+
 def _case() -> Case:
     context = [DialogueTurn("user", "draw a fox", []), DialogueTurn("assistant", "Here is a fox.", [1]),
                DialogueTurn("user", "make it blue", [])]
