@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from engine.config import DEFAULT_CONFIG, ConfigError, load_settings
@@ -51,3 +53,23 @@ def test_duplicate_pipeline_ids_are_refused(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_a_relative_adapter_path_is_next_to_the_config_file(tmp_path, monkeypatch):
+    (tmp_path / "adapters" / "mine").mkdir(parents=True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[irpem]\nadapter = "adapters/mine"\n')
+    monkeypatch.chdir("/")  # resolved from the file, not from where the command runs
+    assert load_settings(cfg).irpem.adapter == str(tmp_path / "adapters" / "mine")
+    cfg.write_text('[irpem]\nadapter = "someone/hub-adapter"\n')  # not a folder there: a hub id
+    assert load_settings(cfg).irpem.adapter == "someone/hub-adapter"
+
+
+def test_the_repository_config_ships_a_trained_adapter():
+    from engine.irpem.adapter import read_training_config
+
+    adapter = load_settings(DEFAULT_CONFIG).irpem.adapter
+    assert adapter and (DEFAULT_CONFIG.parent / "engine" / "irpem" / "adapters").resolve() in Path(adapter).parents
+    record = read_training_config(adapter)
+    assert record["stage"] == "dpo" and record["prompt"] == "short"
+    assert (Path(adapter) / "adapter_model.safetensors").is_file()

@@ -297,3 +297,31 @@ def test_lora_adapter_loads_on_top_of_the_base(irpem, checkpoint, registry, tmp_
     )
     dialogue, current, enabled = CASES[6]
     assert adapted.propose(dialogue, current, enabled) == irpem.propose(dialogue, current, enabled)
+
+
+# plain requests a user would type, written for this test (not DrawnConvos phrasings)
+PLAIN_REQUESTS = [
+    ([U("draw a lighthouse on a cliff at sunset")], None, "text2image"),
+    ([*FOX, U("what colour is the fox?")], 1, "vqa"),
+    ([*FOX, U("undo that")], 1, "undo"),
+    ([*FOX, U("upscale it please")], 1, "upscale"),
+    ([*FOX, U("remove the background")], 1, "remove_background"),
+    ([*FOX, U("replace the fox with a wolf")], 1, "replace_object"),
+    ([*FOX, U("make it brighter")], 1, "adjust"),
+    ([*FOX, U("add the text 'happy birthday' at the top")], 1, "add_text"),
+]
+
+
+@pytest.mark.slow
+def test_the_shipped_adapter_understands_plain_requests(checkpoint):
+    """The default config's trained adapter, on requests a user would type: a regression
+    guard for the shipped model (the bare base gets most of these wrong)."""
+    from engine.irpem.backend import TransformersIrpem
+
+    settings = load_settings(DEFAULT_CONFIG)
+    registry = Registry.from_settings(settings)
+    shipped = TransformersIrpem(settings.irpem.model_copy(update={"base": str(checkpoint)}), registry, CACHE)
+    assert shipped.prompt_mode == "short"
+    got = [registry.validate(shipped.propose(d, current)).intent for d, current, _ in PLAIN_REQUESTS]
+    right = sum(g == want for g, (_, _, want) in zip(got, PLAIN_REQUESTS, strict=True))
+    assert right >= len(PLAIN_REQUESTS) - 1, list(zip(got, [w for *_, w in PLAIN_REQUESTS], strict=True))

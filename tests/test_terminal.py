@@ -94,7 +94,8 @@ def test_bad_config_exits_2_naming_the_key(monkeypatch, capsys):
 @pytest.mark.slow
 def test_readme_run_command_with_the_real_intent_model(tmp_path):
     """The README's main job: `dialogdraw chat --profile tiny < examples/fox.txt`, with the
-    real (untrained) SmolLM2 choosing the intents: every turn gets a reply and an intent."""
+    real SmolLM2 and the shipped adapter choosing the intents: every turn gets a reply, and
+    each the intent a person means (draw, edit, ask, undo)."""
     env = {**os.environ, "DIALOGDRAW_DATA_DIR": str(SHARED_DATA),
            "DIALOGDRAW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
     proc = subprocess.run(
@@ -105,3 +106,6 @@ def test_readme_run_command_with_the_real_intent_model(tmp_path):
     assert proc.stdout.count("you> ") == 4
     assert proc.stdout.count("bot> ") == 4
     assert "Traceback" not in proc.stderr
+    intents = [json.loads(line.split("intent: ", 1)[1])["intent"]
+               for line in proc.stdout.splitlines() if line.strip().startswith("intent: ")]
+    assert intents == ["text2image", "instruct_edit", "vqa", "undo"], proc.stdout
