@@ -199,6 +199,24 @@ def test_shipping_halves_the_weights_and_keeps_what_the_backend_reads(sft_adapte
         ship_adapter(tmp_path, tmp_path / "x", "")
 
 
+def test_sft_goes_on_from_an_adapter_over_several_runs(sft_adapter, tiny_base, data, settings, registry, tmp_path):
+    from safetensors.torch import load_file
+
+    from training.sft import SftArguments, run_sft
+
+    out = tmp_path / "more"
+    record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), max_steps=1,
+                                  batch_size=2, warmup_ratio=0.0, init_adapter=sft_adapter, lora_r=2, threads=1),
+                     settings, registry)
+    assert record["init_adapter"] == str(sft_adapter)
+    assert record["seen_examples"] == 3 * 4 + 1 * 2  # the fixture's run, then this one
+    before = load_file(str(sft_adapter / "adapter_model.safetensors"))
+    after = load_file(str(out / "adapter_model.safetensors"))
+    assert before.keys() == after.keys()  # the adapter's own shape, not --lora-r 2
+    assert all(before[k].shape == after[k].shape for k in before)
+    assert any(not before[k].equal(after[k]) for k in before)  # and it trained
+
+
 def _case() -> Case:
     context = [DialogueTurn("user", "draw a fox", []), DialogueTurn("assistant", "Here is a fox.", [1]),
                DialogueTurn("user", "make it blue", [])]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.irpem.adapter import write_training_config
+from engine.irpem.adapter import read_training_config, write_training_config
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary, load_cases
 from training.lora import LoraArguments, lora_config
@@ -31,6 +31,9 @@ class SftArguments(LoraArguments):
     base: str | None = field(default=None, metadata={"help": "IRPEM base; default: [irpem] base of the config"})
     prompt: Literal["short", "full"] = field(default="short", metadata={"help": "prompt mode trained (and used at inference)"})
     max_dialogues: int | None = field(default=None, metadata={"help": "use only the first N dialogues"})
+    init_adapter: Path | None = field(default=None, metadata={
+        "help": "continue training this SFT adapter (its LoRA shape; the --lora-* options are ignored), "
+                "so a CPU budget can be spread over several runs"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the data"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs decide)"})
     batch_size: int = field(default=8, metadata={"help": "examples per step"})
@@ -92,6 +95,12 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     set_seed(args.seed)
     base = args.base or settings.irpem.base
     model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
+    peft_config = lora_config(args, model)
+    if args.init_adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(args.init_adapter), is_trainable=True)
+        peft_config = None
     turns = args.dialogue_turns or settings.irpem.dialogue_turns
     builder = PromptBuilder(tokenizer, registry, args.prompt, turns)
 
@@ -119,12 +128,16 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     )
     timer = StepTimer()
     trainer = answer_only_trainer()(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(args, model), callbacks=[timer])
+                         peft_config=peft_config, callbacks=[timer])
     result = trainer.train()
     trainer.model.save_pretrained(str(args.out))
     shutil.rmtree(args.out / "checkpoints", ignore_errors=True)  # save_strategy "no": nothing in it
     record = {
         "stage": "sft",
+        "init_adapter": str(args.init_adapter) if args.init_adapter else None,
+        # examples seen over this run and the runs it continues
+        "seen_examples": result.global_step * args.batch_size * args.grad_accum
+        + read_training_config(args.init_adapter).get("seen_examples", 0),
         "prompt": args.prompt,
         "dialogue_turns": turns,
         "base": base,

@@ -53,8 +53,8 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "DrawnConvos from `dialogdraw train data` (seed and size in the commands below): synthetic",
         "multi-turn dialogues made from the pipeline registry, every gold answer validated; SFT, RLHF",
         "and TEST splits 6:3:1; TEST uses phrasings and words held out from the other two.",
-        f"- SFT: {sft.get('examples')} assistant turns available; {sft_args.get('max_steps')} steps x "
-        f"{sft_args.get('batch_size')} seen, lr {sft_args.get('learning_rate')}, seed {sft_args.get('seed')}, "
+        f"- SFT: {sft.get('examples')} assistant turns available; {_seen(sft)} seen, "
+        f"lr {sft_args.get('learning_rate')}, seed {sft_args.get('seed')}, "
         f"mean train loss {sft.get('train_loss')}.",
         f"- DPO: {dpo.get('pairs')} pairs {json.dumps(dpo.get('sources', {}))} from the RLHF split (two "
         f"answers sampled from the SFT model per turn, ranked against gold; gold wins when neither is "
@@ -73,7 +73,7 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "",
         "## Limits",
         "- Trained on a CPU budget: SFT saw {seen:.0%} of one epoch of its split. More SFT steps".format(
-            seen=(sft_args.get("max_steps") or 0) * (sft_args.get("batch_size") or 0) / max(1, sft.get("examples") or 1)),
+            seen=_seen(sft) / max(1, sft.get("examples") or 1)),
         "  (a GPU run of the same commands) is the first lever for the intent scores above.",
         "- Trained on synthetic English dialogues only: real users' wording, other languages and",
         "  long rambling turns are outside what it has seen; it falls back to clarify when unsure",
@@ -82,6 +82,15 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "  before this adapter will pick it.",
         "",
     ])
+
+
+def _seen(sft: dict[str, Any]) -> int:
+    """Examples an SFT adapter has seen (records from before ``seen_examples`` existed give
+    steps x batch)."""
+    if "seen_examples" in sft:
+        return int(sft["seen_examples"])
+    args = sft.get("arguments", {})
+    return int((args.get("max_steps") or 0) * (args.get("batch_size") or 0) * (args.get("grad_accum") or 1))
 
 
 def ship_from_run(run: Path, dest: Path) -> Path:
