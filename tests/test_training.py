@@ -206,9 +206,12 @@ def test_sft_goes_on_from_an_adapter_over_several_runs(sft_adapter, tiny_base, d
 
     out = tmp_path / "more"
     record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), max_steps=1,
-                                  batch_size=2, warmup_ratio=0.0, init_adapter=sft_adapter, lora_r=2, threads=1),
+                                  batch_size=2, warmup_ratio=0.0, init_adapter=sft_adapter, lora_r=2,
+                                  dialogue_turns=2, threads=1),
                      settings, registry)
     assert record["init_adapter"] == str(sft_adapter)
+    # it keeps seeing the prompts the adapter learned from, whatever --dialogue-turns says
+    assert record["dialogue_turns"] == read_training_config(sft_adapter)["dialogue_turns"] != 2
     assert record["seen_examples"] == 3 * 4 + 1 * 2  # the fixture's run, then this one
     before = load_file(str(sft_adapter / "adapter_model.safetensors"))
     after = load_file(str(out / "adapter_model.safetensors"))

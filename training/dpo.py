@@ -20,7 +20,7 @@ from engine.irpem.adapter import read_training_config, write_training_config
 from engine.irpem.pairs import dedupe, read_pairs
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary
-from training.lora import LoraArguments, lora_config
+from training.lora import LoraArguments, run_shape, start_adapter
 from training.model import library_versions, load_base
 from training.timing import StepTimer
 
@@ -56,7 +56,6 @@ class DpoArguments(LoraArguments):
 
 def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> dict[str, Any]:
     from datasets import Dataset
-    from peft import PeftModel
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
@@ -66,18 +65,11 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
     settings = settings or load_settings(args.config)
     registry = registry or Registry.from_settings(settings)
     sft = read_training_config(args.sft_adapter)
-    if args.sft_adapter is not None and not (args.sft_adapter / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"no peft adapter in {args.sft_adapter}")
     set_seed(args.seed)
-    base = sft.get("base") or args.base or settings.irpem.base
-    mode = sft.get("prompt", args.prompt)
-    turns = sft.get("dialogue_turns", args.dialogue_turns or settings.irpem.dialogue_turns)
+    base, mode, turns = run_shape(args.sft_adapter, args, settings)
     model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
-    peft_config = None
-    if args.sft_adapter is not None:
-        model = PeftModel.from_pretrained(model, str(args.sft_adapter), is_trainable=True)
-    else:  # trl wraps the base; the reference is the base with the adapter switched off
-        peft_config = lora_config(args, model)
+    # without an SFT adapter trl wraps the base; the reference is the base, adapter off
+    model, peft_config = start_adapter(model, args, args.sft_adapter)
     builder = PromptBuilder(tokenizer, registry, mode, turns)
 
     pairs = dedupe(p for path in args.pairs for p in read_pairs(path))

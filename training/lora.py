@@ -1,5 +1,6 @@
-"""What SFT and DPO share about the adapter they train: the LoRA shape and the number
-precision of the run.
+"""What SFT and DPO share about the adapter they train: where it starts (an existing
+adapter, whose base, prompt mode and dialogue window the run keeps, or a new LoRA), the
+LoRA shape and the number precision of the run.
 
 Two settings exist for CPU runs. ``lora_layers`` puts LoRA on the last N decoder layers
 only: the frozen layers below need no backward pass, which is most of a step's cost.
@@ -10,7 +11,10 @@ only: the frozen layers below need no backward pass, which is most of a step's c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+from engine.irpem.adapter import read_training_config
 
 
 @dataclass(kw_only=True)
@@ -65,3 +69,25 @@ def lora_config(args: LoraArguments, model: Any) -> Any:
             targets = _linear_names(model)
     return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                       target_modules=targets, layers_to_transform=layers, task_type="CAUSAL_LM")
+
+
+def run_shape(start: Path | None, args: Any, settings: Any) -> tuple[str, str, int]:
+    """(base, prompt mode, dialogue turns) of a run: those the adapter it starts from was
+    trained with (it must keep seeing the prompts it learned), else the run's arguments,
+    else the config. Checked first, so a wrong adapter path fails before the base loads."""
+    if start is not None and not (start / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"no peft adapter in {start}")
+    trained = read_training_config(start)
+    return (trained.get("base") or args.base or settings.irpem.base,
+            trained.get("prompt") or args.prompt,
+            trained.get("dialogue_turns") or args.dialogue_turns or settings.irpem.dialogue_turns)
+
+
+def start_adapter(model: Any, args: LoraArguments, start: Path | None) -> tuple[Any, Any]:
+    """(model, peft_config) to hand to a trl trainer: the adapter in ``start`` loaded
+    trainable, or the bare model and a new LoRA shaped by ``args``."""
+    if start is None:
+        return model, lora_config(args, model)
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(start), is_trainable=True), None

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from engine.irpem.adapter import read_training_config, write_training_config
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary, load_cases
-from training.lora import LoraArguments, lora_config
+from training.lora import LoraArguments, run_shape, start_adapter
 from training.model import library_versions, load_base
 from training.timing import StepTimer
 
@@ -32,8 +32,8 @@ class SftArguments(LoraArguments):
     prompt: Literal["short", "full"] = field(default="short", metadata={"help": "prompt mode trained (and used at inference)"})
     max_dialogues: int | None = field(default=None, metadata={"help": "use only the first N dialogues"})
     init_adapter: Path | None = field(default=None, metadata={
-        "help": "continue training this SFT adapter (its LoRA shape; the --lora-* options are ignored), "
-                "so a CPU budget can be spread over several runs"})
+        "help": "continue training this SFT adapter, so a CPU budget can be spread over several runs; its "
+                "LoRA shape, base, prompt mode and dialogue turns win over the options here"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the data"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs decide)"})
     batch_size: int = field(default=8, metadata={"help": "examples per step"})
@@ -93,16 +93,10 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     settings = settings or load_settings(args.config)
     registry = registry or Registry.from_settings(settings)
     set_seed(args.seed)
-    base = args.base or settings.irpem.base
+    base, mode, turns = run_shape(args.init_adapter, args, settings)
     model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
-    peft_config = lora_config(args, model)
-    if args.init_adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(args.init_adapter), is_trainable=True)
-        peft_config = None
-    turns = args.dialogue_turns or settings.irpem.dialogue_turns
-    builder = PromptBuilder(tokenizer, registry, args.prompt, turns)
+    model, peft_config = start_adapter(model, args, args.init_adapter)
+    builder = PromptBuilder(tokenizer, registry, mode, turns)
 
     started = time.perf_counter()
     examples = [builder.sft_example(c) for c in load_cases(args.data, args.max_dialogues)]
@@ -138,7 +132,7 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
         # examples seen over this run and the runs it continues
         "seen_examples": result.global_step * args.batch_size * args.grad_accum
         + read_training_config(args.init_adapter).get("seen_examples", 0),
-        "prompt": args.prompt,
+        "prompt": mode,
         "dialogue_turns": turns,
         "base": base,
         "base_path": str(base_path),
