@@ -108,14 +108,18 @@ def main() -> int:
             dd + ["eval", "compare", runs / "sft", runs / "sft-dpo", "--names", "SFT", "SFT+DPO",
                   "--out", out / "compare-dpo"])
     shutil.copy2(compare / "per_intent_comparison.png", out / "per_intent_comparison.png")
-    report = write_report(out, a, log)
+    table = results_table(out)
+    report = write_report(out, a, log, table)
     a.results.mkdir(parents=True, exist_ok=True)
     for name in ("report.md", "per_intent_comparison.png", "commands.sh", "stage_seconds.json"):
         shutil.copy2(out / name, a.results / name)
     if a.ship:
-        from training.ship import ship_from_run
+        from training.ship import model_card, ship_adapter
 
-        print(f"shipped adapter: {ship_from_run(out, a.ship)}")
+        card = model_card(_load_json(adapters / "sft" / "training.json"),
+                          _load_json(adapters / "sft-dpo" / "training.json"), table,
+                          (out / "commands.sh").read_text(encoding="utf-8"))
+        print(f"shipped adapter: {ship_adapter(adapters / 'sft-dpo', a.ship, card)}")
     print(report.read_text(encoding="utf-8"))
     return 0
 
@@ -145,14 +149,12 @@ class Stage:
         (self.out / "commands.sh").write_text("\n".join(self.commands) + "\n", encoding="utf-8")
 
 
-def write_report(out: Path, a: argparse.Namespace, log: Stage) -> Path:
+def results_table(out: Path) -> str:
+    """The measured part: the four models (and SFT+DPO in float32), paired tests, and the
+    paper's numbers for scale. The report and the shipped model card both carry it."""
     compare = _load_json(out / "compare" / "report.json")
     fp32 = _load_json(out / "runs" / "sft-dpo-fp32" / "report.json")
-    sft = _load_json(out / "adapters" / "sft" / "training.json")
-    dpo = _load_json(out / "adapters" / "sft-dpo" / "training.json")
-    pairs_n = sum(1 for _ in (out / "pairs" / "rlhf.jsonl").open(encoding="utf-8"))
-    lines = ["# IRPEM ablation (the paper's Table 2) on DrawnConvos TEST", "",
-             "| model | Intent Switch Acc. | Parameter Acc. | Structural Conformity | vs zero-shot: fixed / broken (p) |",
+    lines = ["| model | Intent Switch Acc. | Parameter Acc. | Structural Conformity | vs zero-shot: fixed / broken (p) |",
              "|---|---|---|---|---|"]
     for run in compare["runs"]:
         paired = run.get("paired")
@@ -165,21 +167,37 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage) -> Path:
     lines += ["", f"DPO over SFT, paired on the same turns: {dpo_vs['better']} turns fixed, {dpo_vs['worse']} "
               f"broken (sign test p = {dpo_vs['p_value']:.2g})."]
     lines += ["", "Paper (its own IRPEM and data, for scale only): zero-shot 0.702 / 0.754 / 0.738, "
-              "SFT+DPO 0.924 / 0.892 / 0.953.", "",
-              "![per-intent accuracy](per_intent_comparison.png)", "",
-              "## Sizes used (scaled to two CPU cores)", "",
-              f"- DrawnConvos: {a.dialogues} dialogues, seed {a.seed}; TEST scored on a seeded subset of "
-              f"{compare['runs'][0]['n']} assistant turns, int8 linears as shipped.",
-              f"- SFT: {sft.get('examples')} examples available, {a.sft_steps} steps x 8 "
-              f"= {a.sft_steps * 8} seen, lr {a.sft_lr}, LoRA r 16 on the last 15 layers, "
-              f"bf16 autocast; step {sft.get('step_seconds', {}).get('median')} s median; "
-              f"last logged loss {sft.get('log', [{}])[-1].get('loss', float('nan')):.3f}.",
-              f"- Pairs: {a.pairs} RLHF turns sampled twice from IRPEM(SFT) -> {pairs_n} pairs.",
-              f"- DPO: {a.dpo_epochs} epoch, batch 4, beta 0.1, sigmoid loss + {a.dpo_sft_weight} x NLL of the chosen answer (RPO), lr {a.dpo_lr} from SFT "
-              f"({dpo.get('step_seconds', {}).get('median')} s/step); DPO only: a fresh LoRA on the bare "
-              f"base, lr {a.dpo_only_lr}, same pairs (sampled from SFT: the base alone rarely writes valid answers).",
-              "- Zero-shot: the base with the full prompt (catalog included); the adapters use the short one.",
-              "", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
+              "SFT+DPO 0.924 / 0.892 / 0.953."]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Path:
+    """report.md: the table, the plot, and the sizes as the training records have them (a
+    stage made in an earlier run keeps its own settings)."""
+    n = _load_json(out / "compare" / "report.json")["runs"][0]["n"]
+    sft = _load_json(out / "adapters" / "sft" / "training.json")
+    dpo = _load_json(out / "adapters" / "sft-dpo" / "training.json")
+    dpo_only = _load_json(out / "adapters" / "dpo-only" / "training.json")
+    sa, da = sft.get("arguments", {}), dpo.get("arguments", {})
+    pairs_n = sum(1 for _ in (out / "pairs" / "rlhf.jsonl").open(encoding="utf-8"))
+    lines = ["# IRPEM ablation (the paper's Table 2) on DrawnConvos TEST", "", table, "",
+             "![per-intent accuracy](per_intent_comparison.png)", "",
+             "## Sizes used (scaled to two CPU cores)", "",
+             f"- DrawnConvos: {a.dialogues} dialogues, seed {a.seed}; TEST scored on a seeded subset of "
+             f"{n} assistant turns, int8 linears as shipped.",
+             f"- SFT: {sft.get('examples')} examples available, {sa.get('max_steps')} steps x {sa.get('batch_size')} "
+             f"= {sa.get('max_steps', 0) * sa.get('batch_size', 0)} seen, lr {sa.get('learning_rate')}, "
+             f"LoRA r {sa.get('lora_r')} on the last {sa.get('lora_layers') or 'all'} layers, precision "
+             f"{sa.get('precision')!r} (bf16 autocast where the CPU has bf16 units); step {sft.get('step_seconds', {}).get('median')} s median; "
+             f"last logged loss {sft.get('log', [{}])[-1].get('loss', float('nan')):.3f}.",
+             f"- Pairs: {a.pairs} RLHF turns sampled twice from IRPEM(SFT) -> {pairs_n} pairs.",
+             f"- DPO: {da.get('epochs')} epoch, batch {da.get('batch_size')}, beta {da.get('beta')}, sigmoid loss + "
+             f"{da.get('sft_weight')} x NLL of the chosen answer (RPO), lr {da.get('learning_rate')} from SFT "
+             f"({dpo.get('step_seconds', {}).get('median')} s/step); DPO only: a fresh LoRA on the bare "
+             f"base, lr {dpo_only.get('arguments', {}).get('learning_rate')}, same pairs (sampled from SFT: the "
+             f"base alone rarely writes valid answers).",
+             "- Zero-shot: the base with the full prompt (catalog included); the adapters use the short one.",
+             "", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in log.times.items()]
     lines += [f"| total | {sum(log.times.values()):.0f} |", "",
               "Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py --force`.", ""]
