@@ -19,9 +19,8 @@ from bot.discordbot.actions import NOT_YOURS
 from bot.store.models import Image as ImageRow
 from bot.store.models import Job
 from engine.config import PipelineInstance
-from engine.pipelines.common import Steps
-from engine.registry import KINDS, Cancelled, ImageRef, Inputs, PipelineKind, PipelineOutput, Prompt, register_kind
-from tests.bot_harness import final_reply, is_final, open_thread, paint, running_bot, with_paint
+from engine.registry import KINDS, Cancelled, PipelineOutput, register_kind
+from tests.bot_harness import Paint, final_reply, is_final, open_thread, paint, running_bot, with_paint
 
 CALLBACK = r"/interactions/\d+/[\w-]+/callback"
 CANCELLED_TEXT = "✖ Cancelled."
@@ -40,24 +39,14 @@ class Gate:
 GATES: dict[str, Gate] = {}  # prompt -> its gate
 
 
-class GateInputs(Inputs):
-    prompt: Prompt
-    image: ImageRef | None = None
-    steps: Steps = 3
-
-
-class GatedPaint(PipelineKind):
+class GatedPaint(Paint):
     """Like the harness's ``paint``, but it waits at its gate (its prompt's) after the last
     step, checking for cancellation as a real pipeline does between steps. While it waits
     it repeats its last step now and then: the job may have reached the gate before the
     bot's follower of the job subscribed to its events (they are not replayed)."""
 
     kind = "gate"
-    type = "generate"
     description = "Paint a flat picture once the test allows it (tests)."
-    Inputs = GateInputs
-    image_fields = ("image",)
-    needs_image = False
 
     def __call__(self, inputs, ctx) -> PipelineOutput:
         gate = GATES.get(inputs.prompt)
