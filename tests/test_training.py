@@ -257,6 +257,28 @@ def test_make_pairs_samples_two_candidates_per_turn(registry, data):
     assert all(isinstance(p, PreferencePair) for p in pairs)
 
 
+def test_pair_turns_are_spread_evenly_over_gold_intents():
+    from collections import Counter
+
+    from training.pairs import balanced_subset
+
+    def case(i: int, intent: str) -> Case:
+        return Case(f"d{i}", 1, [], None, {"intent": intent, "params": {}, "response": ""})
+
+    # the split's mix: text2image dominates, remove_object is rare
+    cases = ([case(i, "text2image") for i in range(80)] + [case(100 + i, "remove_background") for i in range(15)]
+             + [case(200 + i, "remove_object") for i in range(5)])
+    counts = Counter(c.gold["intent"] for c in balanced_subset(cases, 14, seed=3))
+    assert sum(counts.values()) == 14 and sorted(counts.values()) == [4, 5, 5]
+    # a rare intent that runs out leaves its share to the others; no case twice
+    picked = balanced_subset(cases, 30, seed=3)
+    counts = Counter(c.gold["intent"] for c in picked)
+    assert counts["remove_object"] == 5 and abs(counts["text2image"] - counts["remove_background"]) <= 1
+    assert len({c.dialogue_id for c in picked}) == 30
+    assert balanced_subset(cases, 30, seed=3) == picked and balanced_subset(cases, 30, seed=4) != picked
+    assert balanced_subset(cases, None, seed=3) == cases
+
+
 async def test_export_pairs_writes_the_stores_pairs(db, db_url, tmp_path):
     from bot.store.preferences import preference_pairs
     from training.export import export_pairs

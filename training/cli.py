@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("--out", type=Path, required=True, help="pairs JSONL to write")
     pairs.add_argument("--limit", type=int, help="use a random sample of this many assistant turns")
     pairs.add_argument("--seed", type=int, default=0, help="seed of the sample and of sampling")
+    pairs.add_argument("--balance", action=argparse.BooleanOptionalAction, default=True,
+                       help="spread the --limit sample evenly over gold intents (default: on)")
     pairs.add_argument("--config", help="config file")
     pairs.set_defaults(func=cmd_pairs)
 
@@ -98,7 +100,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     settings.irpem.adapter = str(args.adapter)
     registry = Registry.from_settings(settings)
     pairs, counts = make_pairs(load_irpem(settings, registry), registry, args.data, limit=args.limit,
-                               seed=args.seed)
+                               seed=args.seed, balanced=args.balance)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_pairs(args.out, pairs)
     print(json.dumps({"pairs": len(pairs), **counts}))
