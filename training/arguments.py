@@ -65,7 +65,7 @@ def trainer_kwargs(args: Any, model: Any) -> dict[str, Any]:
         report_to="none",
         seed=args.seed,
         data_seed=args.seed,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,  # transformers 5 name; trl defaults the old alias to True
         bf16=str(model.dtype) == "torch.bfloat16" or use_bf16(args),
         use_cpu=not torch.cuda.is_available(),  # also what lets accelerate autocast bf16 on a CPU
     )
