@@ -167,6 +167,11 @@ T2I = [
     "how about {desc}?", "now draw {desc}", "let's do a new one: {desc}", "give me {desc}",
     "can i get {desc}", "paint me {desc}", "imagine {desc}", "design {desc}",
     "would love an image of {desc}", "draw me {desc} pls",
+    "create an image of {desc}", "can you create {desc}?", "design me {desc}", "please create a picture of {desc}",
+    "design an image of {desc}", "generate {desc}", "I'd like an image of {desc}",
+    "could you make a picture of {desc}?", "make a picture of {desc}", "create a new image: {desc}",
+    "draw up {desc}", "can you design {desc} for me?", "whip up {desc}", "come up with a picture of {desc}",
+    "I need a picture of {desc}",
 ]
 T2I_SIZE = [("wide format", 768, 512), ("landscape orientation", 768, 512), ("portrait format", 512, 768),
             ("as a tall phone wallpaper", 512, 896), ("square", 512, 512), ("1024x1024", 1024, 1024)]
@@ -213,6 +218,10 @@ I2I = [
     "do it in {style}", "switch the style to {style}", "give it a {style} look",
     "restyle this in {style}", "could you redo this picture in {style}?", "{style} please",
     "change the art style to {style}",
+    "convert this to {style}", "can you convert it into {style}?", "reimagine this in {style}",
+    "reinterpret it as {style}", "transform it into {style}", "recreate it in {style}", "render it as {style}",
+    "rework it in {style}", "could you reimagine the picture as {style}?", "redo this image as {style}",
+    "give me this in {style}", "recast it in {style}", "show it as {style}",
 ]
 I2I_STRENGTH = [("just slightly", 0.3), ("subtly", 0.3), ("keep it close to the original", 0.35),
                 ("go wild with it", 0.85), ("completely", 0.9), ("a lot", 0.8), ("only a little", 0.25),
@@ -283,14 +292,27 @@ def preset(instance: str) -> Callable[[Ctx], Request]:
 # ----- instruct_edit: free-form instructions that no dedicated kind covers -----
 
 EDIT_ADD = ["add {thing}", "put {thing} in it", "add {thing} to the scene", "include {thing}",
-            "give it {thing}", "throw in {thing}", "can we have {thing} in there", "add some {thing}"]
+            "give it {thing}", "throw in {thing}", "can we have {thing} in there", "add some {thing}",
+            "add {thing} to the picture", "put {thing} in the picture", "place {thing} in the scene",
+            "stick {thing} in there", "drop {thing} into the scene", "insert {thing}",
+            "slip {thing} into the picture", "also add {thing}", "add {thing} somewhere",
+            "put {thing} into the image", "add {thing} in there", "draw {thing} into the picture",
+            "include {thing} in the scene"]
 EDIT_FREE = ["make the {noun} smile", "make the {noun} look surprised", "make the {noun} jump",
              "make the {noun} look happier", "make the {noun} sleep", "make the {noun} wave",
-             "make the {noun} look wet", "have the {noun} look at the camera"]
+             "make the {noun} look wet", "have the {noun} look at the camera",
+             "make the {noun} laugh", "make the {noun} look angry", "make the {noun} run",
+             "have the {noun} sit down", "make the {noun} look sad", "make the {noun} dance",
+             "have the {noun} turn around", "make the {noun} look scared", "make the {noun} close its eyes",
+             "make the {noun} fly", "make the {noun} look tired", "have the {noun} wink",
+             "make the {noun} stand up"]
 EDIT_ASK = ["{edit}", "can you {edit}?", "please {edit}", "now {edit}", "{edit} pls",
             "could you {edit}", "let's {edit}", "I'd like you to {edit}", "ok now {edit}",
             "next, {edit}", "hmm, {edit}", "{edit} instead", "maybe {edit}?", "go ahead and {edit}",
-            "{edit}, that would look cool"]
+            "{edit}, that would look cool",
+            "maybe we could {edit}?", "perhaps {edit}?", "how about you {edit}", "what if you {edit}?", "{edit}?",
+            "try to {edit}", "can we {edit}?", "would you {edit}?", "ok, {edit} please", "one more thing: {edit}",
+            "I think you should {edit}", "{edit} if you can"]
 EDIT_RESPONSES = ["Done: {edit}.", "Okay, I'll {edit}.", "Editing it now.", "Sure, applying that edit.",
                   "Here is the edited picture.", "Changed it for you."]
 
@@ -315,13 +337,29 @@ def instruct_edit(ctx: Ctx) -> Request:
 INPAINT_COLOR = ["make {target} {look}", "turn {target} {look}", "paint {target} {look}",
                  "recolor {target} {look}", "color {target} {look}", "change the color of {target} to {look}",
                  "{target} should be {look}", "can {target} be {look}?", "I want {target} in {look}",
-                 "make {target} {look} please", "dye {target} {look}", "repaint {target} in {look}"]
+                 "make {target} {look} please", "dye {target} {look}", "repaint {target} in {look}",
+                 "I'd like {target} to be {look}", "can you make {target} {look}?", "could {target} be {look}?",
+                 "switch the color of {target} to {look}", "{target} in {look} please", "have {target} be {look}",
+                 "what if {target} were {look}?", "recolour {target} to {look}", "let's make {target} {look}",
+                 "tint {target} {look}", "paint over {target} in {look}", "give {target} a coat of {look} paint",
+                 "I want {target} to be {look}"]
 INPAINT_MATERIAL = ["turn {target} into {look}", "make {target} out of {look}",
                     "make {target} look like it's made of {look}", "I want {target} made of {look}",
                     "change {target} to {look}", "redo {target} in {look}", "can {target} be made of {look}?",
-                    "give {target} a {look} finish", "make {target} {look} instead"]
+                    "give {target} a {look} finish", "make {target} {look} instead",
+                    "make {target} look like {look}", "make it so {target} is made of {look}",
+                    "can you make {target} look like it's made out of {look}?", "render {target} in {look}",
+                    "give {target} a {look} texture", "{target} should look like it's made of {look}",
+                    "I want {target} to look like {look}", "make {target} from {look}",
+                    "build {target} out of {look}", "rebuild {target} in {look}", "give {target} a {look} surface",
+                    "change the material of {target} to {look}", "have {target} made of {look}"]
 INPAINT_PATTERN = ["cover {target} in {look}", "put {look} on {target}", "decorate {target} with {look}",
-                   "repaint {target} with {look}", "I want {target} with {look}", "paint {look} on {target}"]
+                   "repaint {target} with {look}", "I want {target} with {look}", "paint {look} on {target}",
+                   "decorate {target} in {look}", "cover {target} with {look}", "paint {target} with {look}",
+                   "pattern {target} with {look}", "I'd like {look} on {target}", "can {target} have {look}?",
+                   "can you put {look} on {target}?", "decorate {target} using {look}",
+                   "give {target} a pattern of {look}", "print {look} on {target}",
+                   "make {target} covered in {look}", "{target} with {look} please", "dress {target} up in {look}"]
 INPAINT_RESPONSES = ["Repainting {target} as {look}.", "{target} in {look}, coming up.",
                      "Here's {target}, now {look}.", "Changed {target} to {look}."]
 
@@ -353,7 +391,10 @@ REPLACE = ["replace {target} with {new}", "swap {target} for {new}", "put {new} 
            "exchange {target} for {new}", "{target} should be {new} instead",
            "can you replace {target} with {new}?", "i want {new} in place of {target}",
            "substitute {new} for {target}", "swap {target} with {new}", "change {target} into {new}",
-           "instead of {target}, put {new}", "replace {target} and use {new}", "turn {target} into {new}"]
+           "instead of {target}, put {new}", "replace {target} and use {new}", "turn {target} into {new}",
+           "replace {target} with {new} please", "swap {target} out for {new}", "use {new} in place of {target}",
+           "put {new} instead of {target}", "could you swap {target} for {new}?", "{new} instead of {target}",
+           "trade {target} for {new}"]
 REPLACE_RESPONSES = ["Replacing {target} with {new}.", "Swapped {target} for {new}.",
                      "Here it is with {new}.", "{new} instead of {target}, done."]
 
@@ -376,7 +417,12 @@ REMOVE = ["remove {target}", "get rid of {target}", "take out {target}", "erase 
           "can you remove {target}?", "{target} has to go", "take {target} out of the picture",
           "make {target} disappear", "remove {target} from the scene", "please erase {target}",
           "wipe {target} out", "lose {target}", "I don't want {target} in the picture anymore, remove it",
-          "clean up the picture by removing {target}"]
+          "clean up the picture by removing {target}",
+          "take {target} out", "could you take out {target}?", "ditch {target}", "drop {target} from the picture",
+          "lose {target}, it's distracting", "get {target} out of there", "can we lose {target}?",
+          "remove {target} please", "erase {target} from the image", "I want {target} gone", "scrub out {target}",
+          "get {target} out of the shot", "delete {target} from the picture", "edit out {target}",
+          "paint out {target}"]
 REMOVE_RESPONSES = ["Removing {target}.", "{target} is gone.", "Erased {target}.", "Here it is without {target}."]
 
 
@@ -396,7 +442,9 @@ UPSCALE = ["upscale it", "make it bigger", "can I get a higher resolution versio
            "super-resolution please", "upscale this", "make it larger in high definition",
            "higher res please", "can you upsize it", "I need it bigger for printing",
            "bump up the resolution", "make a high-res copy", "enlarge the image please",
-           "give me a bigger, high resolution copy", "upres it"]
+           "give me a bigger, high resolution copy", "upres it",
+           "upscale it please", "can you upscale this?", "make a higher resolution copy", "boost the resolution",
+           "upscale the image", "raise the resolution", "full resolution please"]
 UPSCALE_FACTOR = [(" 4x", 4), (" four times", 4), (" by 4", 4), (" 2x", 2), (" double size", 2), (" x2", 2),
                   (" to 200%", 2), (" times four", 4)]
 UPSCALE_RESPONSES = ["Upscaling it now.", "Here's a bigger version.", "Enlarged.", "Higher resolution coming up."]
@@ -432,10 +480,20 @@ ADJUST_AMOUNT = [("", 0.3), ("a bit ", 0.15), ("slightly ", 0.15), ("a little ",
 ADJUST = ["make it {amount}{word}", "{amount}{word} please", "can you make it {amount}{word}?",
           "I'd like it {amount}{word}", "it should be {amount}{word}", "make the image {amount}{word}",
           "could it be {amount}{word}", "needs to be {amount}{word}", "{amount}{word}",
-          "go {amount}{word}", "make the picture {amount}{word}", "it's too dull, {amount}{word}"]
+          "go {amount}{word}", "make the picture {amount}{word}", "it's too dull, {amount}{word}",
+          "{amount}{word}, please", "could you make it {amount}{word}?", "make this {amount}{word}",
+          "i want it {amount}{word}", "it needs to be {amount}{word}", "can it be {amount}{word}?",
+          "make the whole thing {amount}{word}", "try it {amount}{word}", "let's make it {amount}{word}",
+          "adjust it to be {amount}{word}", "make the photo {amount}{word}", "turn it {amount}{word}"]
 ADJUST_REGION = ["make {region} {amount}{word}", "{region} should be {amount}{word}",
                  "can you make {region} {amount}{word}?", "only {region}: {amount}{word}",
-                 "{amount}{word} on {region} only", "just {region}, {amount}{word}"]
+                 "{amount}{word} on {region} only", "just {region}, {amount}{word}",
+                 "make only {region} {amount}{word}", "{region}: {amount}{word}", "can {region} be {amount}{word}?",
+                 "i want {region} {amount}{word}", "{region} needs to be {amount}{word}",
+                 "could you make {region} {amount}{word}", "{region} {amount}{word} please",
+                 "make just {region} {amount}{word}", "adjust {region} to be {amount}{word}",
+                 "let's make {region} {amount}{word}", "only make {region} {amount}{word}",
+                 "leave the rest, {region} {amount}{word}"]
 ADJUST_RESPONSES = ["Adjusting the {prop}.", "Tweaked the {prop}.", "Here it is with adjusted {prop}.",
                     "Changed the {prop} a little."]
 
@@ -460,17 +518,29 @@ def adjust(ctx: Ctx) -> Request:
 FILTERS = {
     "grayscale": ["make it black and white", "black and white please", "convert it to grayscale",
                   "greyscale it", "make it monochrome", "grayscale filter please", "b&w please",
-                  "drain all the color out", "apply a black and white filter", "turn it grayscale"],
+                  "drain all the color out", "apply a black and white filter", "turn it grayscale",
+                  "convert it to black and white", "make it greyscale", "turn it black and white",
+                  "black and white version please", "go monochrome", "give it a grayscale look"],
     "sepia": ["make it sepia", "sepia tone please", "give it a sepia filter", "old-timey sepia look",
-              "add a sepia effect", "apply sepia", "sepia it", "turn it sepia like an old photo"],
+              "add a sepia effect", "apply sepia", "sepia it", "turn it sepia like an old photo",
+              "sepia filter please", "make it look like an old sepia photo", "sepia version please",
+              "put a sepia tone on it", "tint it sepia", "turn it into a sepia photo"],
     "blur": ["blur it", "add a blur", "apply a gaussian blur", "make it blurry", "blur filter please",
-             "put a blur on it", "blur the whole thing", "give it a soft blur effect"],
+             "put a blur on it", "blur the whole thing", "give it a soft blur effect",
+             "blur the image", "can you blur it?", "gaussian blur please", "blur it out", "add a blur filter",
+             "blur this picture"],
     "sharpen": ["apply a sharpen filter", "run the sharpen filter on it", "sharpen filter please",
-                "use the sharpening filter", "put a sharpen filter on it", "sharpen filter, please"],
+                "use the sharpening filter", "put a sharpen filter on it", "sharpen filter, please",
+                "add a sharpen filter", "run a sharpening filter", "apply the sharpening filter",
+                "sharpen filter on the image", "can you run a sharpen filter?", "use a sharpen filter on it"],
     "invert": ["invert the colors", "invert it", "make it a color negative", "negative effect please",
-               "invert the colours", "apply an invert filter", "turn the colors into their negative"],
+               "invert the colours", "apply an invert filter", "turn the colors into their negative",
+               "invert the image", "invert colors please", "can you invert it?", "make it a negative",
+               "color negative please", "invert the picture's colors"],
     "posterize": ["posterize it", "posterize effect please", "apply a posterize filter", "make it posterized",
-                  "reduce it to a few flat color bands", "give it a posterized look"],
+                  "reduce it to a few flat color bands", "give it a posterized look",
+                  "posterize the image", "posterize filter please", "can you posterize it?", "posterise it",
+                  "do a posterize effect", "posterize this picture"],
 }
 FILTER_REGION = {
     "grayscale": ["make {region} black and white", "turn {region} grayscale", "only {region} in black and white",
@@ -507,28 +577,59 @@ def filter_(ctx: Ctx) -> Request:
 
 ROTATE = ["rotate it {angle} degrees {dir}", "turn it {angle}° {dir}", "rotate the picture {dir} by {angle} degrees",
           "can you rotate it {angle} degrees {dir}?", "spin it {angle} degrees {dir}", "rotate {angle} {dir}",
-          "tilt it {angle} degrees {dir}", "rotate the image {angle}° {dir}"]
+          "tilt it {angle} degrees {dir}", "rotate the image {angle}° {dir}",
+          "rotate it by {angle} degrees {dir}", "turn the image {angle} degrees {dir}",
+          "rotate {angle}° {dir} please", "can you turn it {angle} degrees {dir}?",
+          "rotate this {angle} degrees {dir}", "spin the picture {angle}° {dir}", "rotate by {angle} {dir}",
+          "turn it {dir} by {angle} degrees", "I need it rotated {angle} degrees {dir}",
+          "rotate it {dir} {angle} degrees", "tilt the image {angle}° {dir}", "give it a {angle} degree turn {dir}"]
 ROTATE_DIRS = [("clockwise", -1), ("counterclockwise", 1), ("to the right", -1), ("to the left", 1),
                ("anticlockwise", 1), ("counter-clockwise", 1), ("cw", -1), ("ccw", 1)]
 ROTATE_ANGLES = [90, 45, 180, 30, 15, 90, 270, 60]
-ROTATE_PLAIN = ["rotate it", "rotate the picture", "can you rotate it?", "rotate this"]  # default 90
-UPSIDE_DOWN = ["turn it upside down", "put it upside down", "rotate it upside down"]
+ROTATE_PLAIN = ["rotate it", "rotate the picture", "can you rotate it?", "rotate this",
+                "rotate the image", "rotate it please", "can you rotate the picture?", "rotate this one",
+                "please rotate it"]  # default 90
+UPSIDE_DOWN = ["turn it upside down", "put it upside down", "rotate it upside down",
+               "turn the picture upside down", "make it upside down", "can you turn it upside down?",
+               "turn this upside down"]
 FLIP_H = ["flip it horizontally", "mirror it", "mirror the image left to right", "flip it left to right",
-          "make a mirror image of it", "flip horizontal", "mirror it sideways"]
+          "make a mirror image of it", "flip horizontal", "mirror it sideways",
+          "flip it horizontally please", "mirror it horizontally", "flip the image horizontally",
+          "flip it left-right", "horizontal flip please", "can you mirror it?", "flip it so it faces the other way",
+          "mirror the picture", "flip the picture left to right", "reverse it left to right", "mirror this image",
+          "flip horizontally"]
 FLIP_V = ["flip it vertically", "flip it top to bottom", "mirror it vertically", "flip vertical",
-          "flip it so the top is at the bottom"]
+          "flip it so the top is at the bottom",
+          "flip the image vertically", "vertical flip please", "mirror it top to bottom",
+          "flip the picture vertically", "can you flip it vertically?", "flip it over vertically",
+          "flip top and bottom", "mirror the image vertically", "flip it vertically please",
+          "reflect it top to bottom", "flip vertically"]
 RESIZE = ["shrink it to {size}", "resize it to {size}", "scale it down to {size}", "downscale it to {size}",
-          "make it smaller, {size}", "reduce it to {size}", "resize the image to {size}"]
+          "make it smaller, {size}", "reduce it to {size}", "resize the image to {size}",
+          "scale it to {size}", "shrink the picture to {size}", "can you resize it to {size}?",
+          "reduce the size to {size}", "resize to {size} please", "downsize it to {size}",
+          "scale the image down to {size}", "shrink this to {size}", "make it smaller: {size}",
+          "bring it down to {size}", "make it {size}", "resize this to {size}"]
 RESIZE_SIZES = [("half the size", 0.5), ("a quarter of the size", 0.25), ("50%", 0.5), ("25%", 0.25),
                 ("75%", 0.75), ("10%", 0.1), ("a third of the size", 0.33), ("60%", 0.6)]
-RESIZE_PLAIN = ["make it smaller", "shrink it", "scale it down", "downsize it", "make the image smaller"]
+RESIZE_PLAIN = ["make it smaller", "shrink it", "scale it down", "downsize it", "make the image smaller",
+                "shrink the image", "can you shrink it?", "make the picture smaller", "reduce the size",
+                "scale the picture down", "smaller please"]
 CROP_ASPECT = ["crop it to {aspect}", "make a {aspect} crop", "crop to {aspect} please",
-               "can you crop this to {aspect}?", "trim it to {aspect}", "crop the picture {aspect}"]
+               "can you crop this to {aspect}?", "trim it to {aspect}", "crop the picture {aspect}",
+               "crop it {aspect}", "crop this into {aspect}", "crop to {aspect}", "give me a {aspect} crop",
+               "can you crop it {aspect}?", "crop the image to {aspect}", "trim the picture to {aspect}",
+               "make it {aspect} by cropping", "crop it down to {aspect}", "I need a {aspect} crop of this",
+               "crop for {aspect}", "recrop it as {aspect}"]
 CROP_ASPECTS = [("square", "1:1"), ("16:9", "16:9"), ("widescreen 16:9", "16:9"), ("4:3", "4:3"),
                 ("3:4", "3:4"), ("portrait 2:3", "2:3"), ("3:2", "3:2"), ("vertical 9:16", "9:16"),
                 ("1:1", "1:1"), ("9:16", "9:16")]
 CROP_REGION = ["crop it to {region}", "crop so only {region} is left", "crop in on {region}",
-               "crop around {region}", "crop it tight on {region}", "trim it down to {region}"]
+               "crop around {region}", "crop it tight on {region}", "trim it down to {region}",
+               "crop to {region}", "crop it down to {region}", "crop in on {region} please",
+               "crop it so it's just {region}", "crop everything but {region}", "crop the picture around {region}",
+               "can you crop to {region}?", "crop tight around {region}", "crop so {region} fills the frame",
+               "crop close to {region}", "crop out everything except {region}", "crop it around {region} only"]
 OPERATION_NAMES = {"rotate": "rotation", "flip_horizontal": "horizontal flip", "flip_vertical": "vertical flip",
                    "resize": "resize", "crop": "crop"}
 TRANSFORM_RESPONSES = ["Done: {op}.", "Applying the {op}.", "Here it is after the {op}.", "{op}, done."]
@@ -574,7 +675,11 @@ def transform(ctx: Ctx) -> Request:
 OUTPAINT = ["zoom out", "zoom out please", "show more of the scene around it", "extend it on all sides",
             "uncrop it", "pull the camera back", "make the view wider on every side",
             "expand the picture in all directions", "zoom out and show the surroundings", "can you zoom out?",
-            "widen the shot on all sides", "give it more surroundings", "zoom out so we see more"]
+            "widen the shot on all sides", "give it more surroundings", "zoom out so we see more",
+            "zoom out on it", "show more around it", "pull back to show more", "widen the view all around",
+            "extend it in every direction", "expand the canvas on all sides", "can you uncrop it?",
+            "give me a wider shot", "make the frame bigger all around", "reveal what's around it",
+            "back the camera up", "grow the canvas on every side", "show the wider scene", "zoom it out"]
 OUTPAINT_ZOOM = [(" 2x", 2.0), (" by 2x", 2.0), (" a little", 1.25), (" slightly", 1.25), (" a lot", 2.5),
                  (" 3x", 3.0), (" 1.5x", 1.5), (" just a bit", 1.2)]
 OUTPAINT_PROMPT = [", showing {bg} around it", ", with {bg} all around", ", and fill the new space with {bg}",
@@ -583,7 +688,12 @@ OUTPAINT_RESPONSES = ["Zooming out.", "Here's the wider view.", "Extended on all
 PAN = ["extend it {side}", "show more {side}", "expand the image {side}", "continue the scene {side}",
        "add more room {side}", "grow the canvas {side}", "can you extend it {side}?",
        "stretch the scene out {side}", "reveal more {side}", "pan {bare}", "pan the view {bare}",
-       "I want to see what's {side}, extend it"]
+       "I want to see what's {side}, extend it",
+       "expand it {side}", "expand the picture {side}", "stretch it {side}", "stretch the image out {side}",
+       "extend the picture {side}", "give it more space {side}", "widen the view {side}",
+       "continue the picture {side}", "open up the scene {side}", "let me see more {side}",
+       "can you expand it {side}?", "expand the canvas {side}", "move the view {bare}", "shift the camera {bare}",
+       "extend the scene {side}"]
 PAN_SIDES = {"left": ["to the left", "on the left side", "leftwards", "on the left"],
              "right": ["to the right", "on the right side", "rightwards", "on the right"],
              "up": ["upwards", "at the top", "above", "on the top side"],
@@ -632,19 +742,41 @@ def pan(ctx: Ctx) -> Request:
 CHANGE_BG = ["change the background to {bg}", "put it in front of {bg}", "new background: {bg}",
              "replace the background with {bg}", "swap the background for {bg}", "make the background {bg}",
              "set it against {bg}", "I want {bg} behind it", "background should be {bg}",
-             "give it a new background, {bg}", "can the background be {bg}?", "put {bg} in the background"]
+             "give it a new background, {bg}", "can the background be {bg}?", "put {bg} in the background",
+             "new backdrop: {bg}", "background: {bg}", "put {bg} behind it", "I'd like {bg} behind it",
+             "can you put {bg} behind it?", "change the backdrop to {bg}", "give it {bg} as a background",
+             "use {bg} as the background", "switch the background to {bg}", "have {bg} behind it",
+             "background to {bg} please", "let the background be {bg}", "I want the background to be {bg}"]
 CHANGE_BG_SUBJECT = ["keep the {noun} but change the background to {bg}", "put the {noun} in front of {bg}",
                      "give the {noun} a new background: {bg}", "place the {noun} against {bg}",
-                     "leave the {noun} as is and make the background {bg}"]
+                     "leave the {noun} as is and make the background {bg}",
+                     "put {bg} behind the {noun}", "give the {noun} {bg} as a background",
+                     "keep the {noun}, new background: {bg}", "the {noun} stays, the background becomes {bg}",
+                     "set the {noun} in front of {bg}", "I want {bg} behind the {noun}",
+                     "change what's behind the {noun} to {bg}", "swap the background behind the {noun} for {bg}",
+                     "new backdrop for the {noun}: {bg}", "have the {noun} in front of {bg}",
+                     "background behind the {noun}: {bg}", "keep the {noun} and put {bg} behind it"]
 CHANGE_BG_RESPONSES = ["New background: {bg}.", "Putting it in front of {bg}.", "Background changed to {bg}.",
                        "Here it is with {bg} behind."]
 REMOVE_BG = ["remove the background", "cut out the subject", "make the background transparent",
              "transparent background please", "cut it out onto a transparent background", "isolate the subject",
              "delete the background", "give me a png cutout", "background removal please", "erase the background",
              "make it a sticker with no background", "get rid of the background", "no background, just the subject",
-             "cut it out"]
+             "cut it out",
+             "cut the subject out", "make a cutout of it", "cut it out from the background",
+             "can you remove the background?", "strip the background", "strip out the background",
+             "png with a transparent background please", "I need a transparent png of this",
+             "knock out the background", "remove bg", "lose the background",
+             "just the subject on transparency please", "make a sticker out of it",
+             "separate the subject from the background"]
 REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent background", "cut the {noun} out",
-                     "remove everything except the {noun}", "make a transparent cutout of the {noun}"]
+                     "remove everything except the {noun}", "make a transparent cutout of the {noun}",
+                     "cut the {noun} out for me", "cut the {noun} out of the picture",
+                     "just the {noun} on a transparent background", "make a sticker of the {noun}",
+                     "isolate the {noun}", "extract the {noun}", "pull the {noun} out onto transparency",
+                     "remove the background behind the {noun}", "keep only the {noun} and drop the background",
+                     "give me the {noun} as a png cutout", "can you cut out the {noun}?",
+                     "separate the {noun} from the background", "I want just the {noun}, no background"]
 REMOVE_BG_RESPONSES = ["Cutting it out.", "Here's the cut-out on a transparent background.", "Background removed.",
                        "Isolating the subject."]
 
@@ -680,7 +812,11 @@ VARIATION = ["give me a variation", "make a variation of it", "another version o
              "something similar but different", "show me a variant", "make a similar one",
              "a different take on the same picture", "variation please", "similar image, different details",
              "make another one like this", "one more like this", "riff on this image",
-             "give me an alternative version", "can I get a variation of this?", "vary it"]
+             "give me an alternative version", "can I get a variation of this?", "vary it",
+             "another version please", "make another version of this", "can I get another version?",
+             "give me another take on this", "one more version like this", "alternate version please",
+             "do another one in the same vein", "a fresh take on this please", "something like this but different",
+             "try another version of it", "similar picture please", "do another take of this"]
 VARIATION_STRENGTH = [(", only slightly different", 0.3), (", keep it very close", 0.25),
                       (", make it quite different", 0.8), (", feel free to change a lot", 0.85),
                       (", subtle changes only", 0.3), (", really different", 0.8)]
@@ -690,7 +826,13 @@ COLORIZE = ["colorize it", "colorize this black and white photo", "add color to 
             "bring this old photo to life with color", "make this b&w picture colored", "color it in",
             "restore the colors of this old photo", "give this grayscale image natural colors",
             "turn it into a color photo", "add realistic colours to this", "colourise it",
-            "this photo is black and white, add color", "colorize the picture please"]
+            "this photo is black and white, add color", "colorize the picture please",
+            "restore the color of this photo", "bring back the colors in this old photo",
+            "give this old photo its colors back", "restore this old photo in color",
+            "add colors to this old black and white photo", "put color in this b&w picture",
+            "can you color this old photo?", "colorise this", "turn this grayscale photo into color",
+            "make it a colour photo", "fill in the colors of this b&w photo",
+            "bring some color back to this old photo"]
 COLORIZE_HINT = [", with {hint}", ". {hint} please", ", {hint}", " - {hint}"]
 COLORIZE_RESPONSES = ["Colorizing it.", "Adding color.", "Here it is in color.", "Bringing in the colors."]
 
@@ -725,22 +867,49 @@ SKETCH = ["turn my sketch into {desc}", "make this doodle into {desc}", "finish 
           "turn this scribble into {desc}", "render my sketch as {desc}", "make a finished picture from my sketch: {desc}",
           "use my doodle as the base for {desc}", "convert my line drawing into {desc}",
           "make my rough sketch a real picture of {desc}", "turn the doodle into {desc}",
-          "my scribble is {desc}, make it look finished", "work my sketch up into {desc}"]
+          "my scribble is {desc}, make it look finished", "work my sketch up into {desc}",
+          "complete my drawing as {desc}", "finish this drawing of mine as {desc}", "turn my drawing into {desc}",
+          "convert my drawing into {desc}", "make my line drawing into {desc}", "render my line drawing as {desc}",
+          "turn what I drew into {desc}", "polish my drawing into {desc}",
+          "take my hand drawing and make it {desc}", "finish off my rough drawing as {desc}",
+          "I drew this, make it into {desc}", "make a proper picture of {desc} from my drawing",
+          "bring my drawing to life as {desc}", "paint over my drawing to make {desc}"]
 SKETCH_ATTACH = ["{req}", "here's my doodle. {req}", "{req} (sketch attached)", "just drew this. {req}",
                  "see my scribble: {req}", "I sketched this on paper. {req}", "{req}, I drew it myself",
-                 "quick doodle attached - {req}"]
+                 "quick doodle attached - {req}",
+                 "here's my drawing. {req}", "{req} (drawing attached)", "I drew this: {req}",
+                 "made this sketch. {req}", "attached my drawing - {req}", "{req}, it's my own drawing",
+                 "this is my rough drawing. {req}", "hand-drawn, so be kind. {req}",
+                 "{req} - it's just a quick drawing", "I scribbled this. {req}", "drew this in paint lol. {req}",
+                 "my kid drew this! {req}"]
 CANNY = ["keep the outlines but make it {desc}", "use the edges of this picture to draw {desc}",
          "same line work, but {desc}", "trace the edges and turn it into {desc}", "keep the contours and make it {desc}",
          "redraw it as {desc} following the outlines", "use its edge map for {desc}",
          "follow the lines of this image and make {desc}", "keep the exact outlines, new picture: {desc}",
-         "keep the edges, but {desc}"]
+         "keep the edges, but {desc}",
+         "same lines, but make it {desc}", "keep the line work and make it {desc}",
+         "use the line art of this for {desc}", "follow the lines of this picture to draw {desc}",
+         "follow its lines and make {desc}", "keep the linework, new picture: {desc}",
+         "trace this image and make it {desc}", "trace the outlines into {desc}",
+         "use the outlines of this as a guide for {desc}", "follow the contours of this and draw {desc}",
+         "keep the same lines but turn it into {desc}", "same edges, different picture: {desc}",
+         "keep all the lines and make {desc}", "extract the edges and draw {desc}",
+         "use the lines in this photo for {desc}", "keep the line art and make it {desc}"]
 CANNY_DETAIL = [(", keep every fine edge", 0.9), (", only the main outlines", 0.2),
                 (", just the strongest lines", 0.15), (", lots of edge detail", 0.85)]
 DEPTH = ["keep the same layout but make it {desc}", "same composition and depth, but {desc}",
          "use the 3d structure of this for {desc}", "keep the perspective and turn it into {desc}",
          "follow the depth of this scene and make {desc}", "same spatial layout, new picture: {desc}",
          "keep where everything is but make it {desc}", "use this as a depth map for {desc}",
-         "keep the composition, change it into {desc}", "keep the 3d shapes and depth, make {desc}"]
+         "keep the composition, change it into {desc}", "keep the 3d shapes and depth, make {desc}",
+         "use the 3d shape of this for {desc}", "use the structure of this scene for {desc}",
+         "use its 3d layout to make {desc}", "keep the 3d structure and make it {desc}",
+         "use the depth of this picture for {desc}", "same depth and layout, but make {desc}",
+         "keep the geometry but turn it into {desc}", "use this picture's depth for {desc}",
+         "keep the spatial layout and draw {desc}", "same 3d shapes, but {desc}",
+         "keep the scene's depth, new picture: {desc}", "build {desc} on the same structure",
+         "keep the positions and depth, make it {desc}", "same composition, new content: {desc}",
+         "use the geometry of this scene for {desc}"]
 CONTROL_RESPONSES = ["Drawing {subject} on that structure.", "Here is {subject}, following your picture.",
                      "Turning it into {subject}.", "Working from your image: {subject}."]
 
@@ -770,9 +939,16 @@ def _controlled(lines: Sequence[str], detail: bool = False) -> Callable[[Ctx], R
 BLEND2 = ["blend {a} and {b}", "mix {a} with {b}", "combine {a} and {b} into one picture", "merge {a} with {b}",
           "fuse {a} and {b}", "blend {a} together with {b}", "can you mix {a} and {b}?",
           "make a mashup of {a} and {b}", "cross {a} with {b}", "morph {a} and {b} together",
-          "blend {a} into {b}", "mix together {a} and {b}"]
+          "blend {a} into {b}", "mix together {a} and {b}",
+          "combine {a} with {b}", "mash up {a} and {b}", "put {a} and {b} together", "blend {a} with {b}",
+          "can you merge {a} and {b}?", "mix {a} and {b} into one image", "cross {a} and {b}",
+          "make a hybrid of {a} and {b}", "fuse {a} with {b}", "merge {a} and {b} together", "mix up {a} and {b}",
+          "smash {a} and {b} together"]
 BLEND3 = ["blend {a}, {b} and {c}", "mix {a}, {b} and {c} together", "combine {a}, {b} and {c}",
-          "merge {a}, {b} and {c} into one", "fuse {a}, {b} and {c}"]
+          "merge {a}, {b} and {c} into one", "fuse {a}, {b} and {c}",
+          "combine {a}, {b} and {c} into one picture", "mash up {a}, {b} and {c}",
+          "blend {a}, {b} and {c} together", "merge {a} with {b} and {c}", "mix {a}, {b} and {c} into one",
+          "put {a}, {b} and {c} together"]
 BLEND_REF = ["#{k}", "image {k}", "the {ord} one", "the {ord} picture", "picture #{k}", "image #{k}",
              "the {ord} image"]
 BLEND_CURRENT = ["this", "this one", "it", "the current one", "the latest one", "this picture"]
@@ -815,11 +991,22 @@ def blend(ctx: Ctx) -> Request:
 
 ADD_TEXT = ["add the text {q}", "write {q} on it", "put {q} on the image", "add {q} as text",
             "write {q} on the picture", "put the words {q} on it", "can you add the text {q}?",
-            "text on it: {q}", "letter {q} onto it", "overlay the text {q}"]
+            "text on it: {q}", "letter {q} onto it", "overlay the text {q}",
+            "write {q} on top", "type {q} on it", "stick the text {q} on it", "add the words {q}",
+            "can you write {q} on it?", "put text on it that says {q}", "write {q} across it",
+            "add text saying {q}", "label it {q}", "put {q} in big letters", "I want it to say {q}",
+            "make it say {q}"]
 ADD_CAPTION = ["add a caption saying {q}", "caption it with {q}", "give it the caption {q}",
-               "put a caption on it: {q}", "caption: {q}", "add the caption {q}"]
+               "put a caption on it: {q}", "caption: {q}", "add the caption {q}",
+               "caption it {q}", "add a caption: {q}", "give it a caption that says {q}", "caption this with {q}",
+               "caption it as {q}", "add a caption reading {q}", "write a caption: {q}", "use {q} as the caption",
+               "slap a caption on it: {q}", "the caption should be {q}", "can you caption it {q}?"]
 ADD_MEME = ["make it a meme that says {q}", "meme it: {q}", "turn it into a meme with {q}",
-            "add meme text {q}", "make a meme with the text {q}", "meme caption {q}"]
+            "add meme text {q}", "make a meme with the text {q}", "meme caption {q}",
+            "meme this with {q}", "turn it into a meme: {q}", "make this a meme saying {q}", "meme text: {q}",
+            "put meme text on it: {q}", "make a meme out of it with {q}", "meme it with the text {q}",
+            "make it a meme, text {q}", "use it for a meme that says {q}", "can you meme it? {q}",
+            "add {q} meme style"]
 TEXT_POSITION = [(" at the top", "top"), (" at the bottom", "bottom"), (" in the middle", "center"),
                  (" in the center", "center"), (" across the top", "top"), (" along the bottom", "bottom")]
 QUOTES = ['"{t}"', "'{t}'", "“{t}”"]
@@ -857,7 +1044,10 @@ DESCRIBE = ["give me a prompt for this image", "what prompt would recreate this?
             "generate a prompt from this image", "I want the prompt that describes this image",
             "prompt for this pls", "what text prompt matches this picture?",
             "give me a midjourney-style prompt for it", "describe it as a stable diffusion prompt",
-            "what prompt should I use to get this?"]
+            "what prompt should I use to get this?",
+            "what prompt made this?", "write me a prompt for this picture", "give me the prompt for it",
+            "describe this image as a prompt I can reuse", "make a prompt from this",
+            "what's the prompt for this image?", "prompt this image for me", "turn this into a prompt"]
 DESCRIBE_RESPONSES = ["Let me write a prompt for it.", "Here's a prompt that matches.", "Working out the prompt.",
                       "Describing it as a prompt."]
 
@@ -869,7 +1059,10 @@ def describe(ctx: Ctx) -> Request:
 # ----- vqa -----
 
 VQA = ["{q}?", "can you tell me {q}?", "quick question: {q}?", "{q}", "I wonder, {q}?",
-       "tell me {q}", "do you know {q}?", "{q}? just curious", "question - {q}?", "hey, {q}?"]
+       "tell me {q}", "do you know {q}?", "{q}? just curious", "question - {q}?", "hey, {q}?",
+       "{q}? I can't tell", "just wondering, {q}?", "could you tell me {q}?", "any idea {q}?",
+       "looking at the picture, {q}?", "I'm curious, {q}?", "help me out, {q}?", "so {q}?", "wait, {q}?",
+       "tell me, {q}?", "one question: {q}?", "{q}, do you know?"]
 VQA_RESPONSES = ["Let me look.", "Let me check the picture.", "Looking at it now.", "Good question, checking."]
 
 
@@ -912,9 +1105,16 @@ def chat(ctx: Ctx) -> Request:
 CLARIFY_EDIT = ["change it to something else", "make it better", "hmm, fix it", "can you improve it",
                 "can you change it", "not quite what I wanted", "I don't like it", "make it nicer",
                 "change something", "make it more interesting", "it needs something", "edit it somehow",
-                "tweak it", "it's not right", "make it pop"]
+                "tweak it", "it's not right", "make it pop",
+                "fix it", "can you fix it?", "improve it somehow", "tweak it a bit", "can you tweak it?",
+                "make it nicer please", "make it look better", "do something with it", "it's not quite there",
+                "hmm, something's off, fix it", "can you make it better?", "it could be nicer",
+                "I'm not happy with it, change it", "modify it"]
 CLARIFY_NEW = ["draw something", "make me a picture", "can you draw?", "I want an image", "make art",
-               "draw a thing", "create something for me", "picture please", "make an image", "I need a drawing"]
+               "draw a thing", "create something for me", "picture please", "make an image", "I need a drawing",
+               "can you draw something for me?", "draw please", "an image please", "picture pls",
+               "could you draw me something?", "a picture, please", "make something", "draw me anything",
+               "I'd like a picture", "give me an image", "let's draw", "I want a drawing", "generate something"]
 CLARIFY_EDIT_RESPONSES = ["What would you like me to change: the colors, the style, or something in the scene?",
                           "Sure! What exactly should I change?", "Which part should change, and how?",
                           "Happy to. What should be different?"]
@@ -930,7 +1130,10 @@ def clarify(ctx: Ctx) -> Request:
 
 UNDO = ["undo", "undo that", "undo the last change", "go back one step", "revert that", "take that back",
         "I liked it better before", "ctrl+z", "that's worse, undo it", "cancel the last edit",
-        "back to how it was", "nope, undo", "put it back the way it was", "step back", "undo please"]
+        "back to how it was", "nope, undo", "put it back the way it was", "step back", "undo please",
+        "ctrl z", "cmd+z", "revert the last edit", "nevermind that change, go back", "back to the previous version",
+        "step back one", "undo the last edit", "scrap that change", "reverse that", "roll it back", "ctrl-z please",
+        "no, go back to before", "that last change was a mistake, undo it", "revert the last change"]
 UNDO_RESPONSES = ["Undone.", "Back to the previous version.", "Okay, reverted the last change."]
 
 
@@ -940,8 +1143,16 @@ def undo(ctx: Ctx) -> Request:
 
 REVERT = ["go back to #{k}", "go back to the {ord} one", "restore image #{k}", "I want the {ord} picture back",
           "let's return to #{k}", "switch back to the {ord} version", "use #{k} again",
-          "bring back the {ord} image", "return to image {k}", "revert to the {ord} one"]
-REVERT_ORIGINAL = ["the original was better, bring it back", "go back to the original", "restore the original"]
+          "bring back the {ord} image", "return to image {k}", "revert to the {ord} one",
+          "bring back #{k}", "I preferred #{k}, go back to it", "make #{k} the current one again",
+          "can we go back to the {ord} one?", "back to #{k}", "restore the {ord} version", "revert to image #{k}",
+          "#{k} was better, use that", "let's go back to the {ord} picture", "work on #{k} again",
+          "return to the {ord} image", "pick #{k} up again"]
+REVERT_ORIGINAL = ["the original was better, bring it back", "go back to the original", "restore the original",
+                   "back to the original please", "revert to the original", "I want the original back",
+                   "return to the original image", "use the original again", "let's go back to the very first one",
+                   "bring back the original picture", "restore the original image",
+                   "can we go back to the original?"]
 REVERT_RESPONSES = ["Back to #{k}.", "Image #{k} is current again.", "Returning to #{k}."]
 
 
