@@ -57,8 +57,9 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         f"lr {sft_args.get('learning_rate')}, seed {sft_args.get('seed')}, "
         f"mean train loss {sft.get('train_loss')}.",
         f"- DPO: {dpo.get('pairs')} pairs {json.dumps(dpo.get('sources', {}))} from the RLHF split (two "
-        f"answers sampled from the SFT model per turn, ranked against gold; gold wins when neither is "
-        f"right), beta {dpo_args.get('beta')}, lr {dpo_args.get('learning_rate')}, seed {dpo_args.get('seed')}.",
+        f"answers sampled from the SFT model per turn{_pair_turns(commands)}, ranked against gold; gold wins "
+        f"when neither is right), beta {dpo_args.get('beta')}, lr {dpo_args.get('learning_rate')}, "
+        f"seed {dpo_args.get('seed')}.",
         "- No user feedback yet: retrain DPO on `dialogdraw train export-pairs` output as it accrues.",
         "",
         "## Measured (DrawnConvos TEST, `bench/irpem_ablation.py`)",
@@ -83,6 +84,14 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "  before this adapter will pick it.",
         "",
     ])
+
+
+def _pair_turns(commands: str) -> str:
+    """How ``train pairs`` chose its turns, as the commands that made the adapter show it."""
+    if "train pairs" not in commands:
+        return ""
+    return " on a plain random sample of turns" if "--no-balance" in commands else \
+        " on turns spread evenly over the gold intents"
 
 
 def _seen(sft: dict[str, Any]) -> int:

@@ -1,0 +1,45 @@
+"""Shipping an adapter: float16 weights that load back, and a card built from the records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from training.ship import WEIGHTS, model_card, ship_adapter
+
+SFT = {"base": "smollm2", "prompt": "short", "dialogue_turns": 4, "examples": 1000, "seen_examples": 250,
+       "train_loss": 0.2, "arguments": {"lora_r": 16, "lora_alpha": 32, "lora_layers": 15,
+                                        "learning_rate": 1e-3, "seed": 0}}
+DPO = {"pairs": 12, "sources": {"drawnconvos": 12}, "arguments": {"beta": 0.1, "learning_rate": 2e-4, "seed": 0}}
+TABLE = "| model | ISA |\n|---|---|\n| SFT+DPO | 0.800 |"
+
+
+def test_the_card_carries_the_records_table_and_commands():
+    commands = "dialogdraw train pairs --data rlhf.jsonl --limit 300\ndialogdraw train dpo --pairs p.jsonl"
+    card = model_card(SFT, DPO, TABLE, commands)
+    assert TABLE in card and commands in card
+    assert "LoRA r 16, alpha 32, on the last 15 decoder layers" in card
+    assert "250 seen" in card and "25% of one epoch" in card
+    assert "turns spread evenly over the gold intents" in card
+    plain = model_card(SFT, DPO, TABLE, commands.replace("--limit 300", "--limit 300 --no-balance"))
+    assert "plain random sample" in plain and "spread evenly" not in plain
+
+
+def test_shipping_halves_the_weights_and_keeps_the_config(tmp_path):
+    src, dest = tmp_path / "run", tmp_path / "shipped"
+    src.mkdir()
+    weights = {"lora_A": torch.randn(16, 64), "lora_B": torch.randn(64, 16)}
+    save_file(weights, str(src / WEIGHTS))
+    (src / "adapter_config.json").write_text(json.dumps({"r": 16}))
+    (src / "training.json").write_text(json.dumps(SFT))
+    ship_adapter(src, dest, "# card")
+    shipped = load_file(str(dest / WEIGHTS))
+    assert all(t.dtype == torch.float16 for t in shipped.values())
+    assert torch.allclose(shipped["lora_A"].float(), weights["lora_A"], atol=1e-2)
+    assert json.loads((dest / "training.json").read_text()) == SFT
+    assert (dest / "README.md").read_text() == "# card"
+    with pytest.raises(FileNotFoundError, match="no adapter weights"):
+        ship_adapter(tmp_path / "empty", dest, "# card")
