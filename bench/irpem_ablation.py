@@ -206,10 +206,15 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Pa
              "", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in log.times.items()]
     lines += [f"| total | {sum(log.times.values()):.0f} |", "",
-              "Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py --force`.", ""]
+              f"Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py --out "
+              f"{_shown(out)} --force`.", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _load_json(path: Path) -> dict:
