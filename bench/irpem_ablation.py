@@ -179,6 +179,8 @@ def results_table(out: Path) -> str:
 def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Path:
     """report.md: the table, the plot, and the sizes as the training records have them (a
     stage made in an earlier run keeps its own settings)."""
+    from engine.irpem.adapter import examples_seen
+
     n = _load_json(out / "compare" / "report.json")["runs"][0]["n"]
     sft = _load_json(out / "adapters" / "sft" / "training.json")
     dpo = _load_json(out / "adapters" / "sft-dpo" / "training.json")
@@ -191,7 +193,7 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Pa
              f"- DrawnConvos: {a.dialogues} dialogues, seed {a.seed}; TEST scored on a seeded subset of "
              f"{n} assistant turns, int8 linears as shipped.",
              f"- SFT: {sft.get('examples')} examples available, {sa.get('max_steps')} steps x {sa.get('batch_size')} "
-             f"= {sa.get('max_steps', 0) * sa.get('batch_size', 0)} seen, lr {sa.get('learning_rate')}, "
+             f"({examples_seen(sft)} seen in all), lr {sa.get('learning_rate')}, "
              f"LoRA r {sa.get('lora_r')} on the last {sa.get('lora_layers') or 'all'} layers, precision "
              f"{sa.get('precision')!r} (bf16 autocast where the CPU has bf16 units); step {sft.get('step_seconds', {}).get('median')} s median; "
              f"last logged loss {sft.get('log', [{}])[-1].get('loss', float('nan')):.3f}.",

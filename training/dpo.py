@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.irpem.adapter import read_training_config, write_training_config
+from engine.irpem.adapter import write_training_config
 from engine.irpem.pairs import dedupe, read_pairs
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary
@@ -64,9 +64,8 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
 
     settings = settings or load_settings(args.config)
     registry = registry or Registry.from_settings(settings)
-    sft = read_training_config(args.sft_adapter)
     set_seed(args.seed)
-    base, mode, turns = run_shape(args.sft_adapter, args, settings)
+    base, mode, turns, sft = run_shape(args.sft_adapter, args, settings)
     model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
     # without an SFT adapter trl wraps the base; the reference is the base, adapter off
     model, peft_config = start_adapter(model, args, args.sft_adapter)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from engine.irpem.adapter import read_training_config
 
@@ -71,16 +71,24 @@ def lora_config(args: LoraArguments, model: Any) -> Any:
                       target_modules=targets, layers_to_transform=layers, task_type="CAUSAL_LM")
 
 
-def run_shape(start: Path | None, args: Any, settings: Any) -> tuple[str, str, int]:
-    """(base, prompt mode, dialogue turns) of a run: those the adapter it starts from was
+class RunShape(NamedTuple):
+    base: str
+    prompt: str
+    dialogue_turns: int
+    start_record: dict[str, Any]  # training.json of the adapter the run starts from ({} if none)
+
+
+def run_shape(start: Path | None, args: Any, settings: Any) -> RunShape:
+    """Base, prompt mode and dialogue turns of a run: those the adapter it starts from was
     trained with (it must keep seeing the prompts it learned), else the run's arguments,
     else the config. Checked first, so a wrong adapter path fails before the base loads."""
     if start is not None and not (start / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no peft adapter in {start}")
     trained = read_training_config(start)
-    return (trained.get("base") or args.base or settings.irpem.base,
-            trained.get("prompt") or args.prompt,
-            trained.get("dialogue_turns") or args.dialogue_turns or settings.irpem.dialogue_turns)
+    return RunShape(trained.get("base") or args.base or settings.irpem.base,
+                    trained.get("prompt") or args.prompt,
+                    trained.get("dialogue_turns") or args.dialogue_turns or settings.irpem.dialogue_turns,
+                    trained)
 
 
 def start_adapter(model: Any, args: LoraArguments, start: Path | None) -> tuple[Any, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.irpem.adapter import read_training_config, write_training_config
+from engine.irpem.adapter import examples_seen, write_training_config
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary, load_cases
 from training.lora import LoraArguments, run_shape, start_adapter
@@ -93,7 +93,7 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     settings = settings or load_settings(args.config)
     registry = registry or Registry.from_settings(settings)
     set_seed(args.seed)
-    base, mode, turns = run_shape(args.init_adapter, args, settings)
+    base, mode, turns, start_record = run_shape(args.init_adapter, args, settings)
     model, tokenizer, base_path = load_base(base, settings.data_dir, args.threads)
     model, peft_config = start_adapter(model, args, args.init_adapter)
     builder = PromptBuilder(tokenizer, registry, mode, turns)
@@ -131,7 +131,7 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
         "init_adapter": str(args.init_adapter) if args.init_adapter else None,
         # examples seen over this run and the runs it continues
         "seen_examples": result.global_step * args.batch_size * args.grad_accum
-        + read_training_config(args.init_adapter).get("seen_examples", 0),
+        + (examples_seen(start_record) if start_record else 0),
         "prompt": mode,
         "dialogue_turns": turns,
         "base": base,

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine.irpem.adapter import TRAINING_CONFIG
+from engine.irpem.adapter import TRAINING_CONFIG, examples_seen
 
 WEIGHTS = "adapter_model.safetensors"
 
@@ -53,7 +53,7 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "DrawnConvos from `dialogdraw train data` (seed and size in the commands below): synthetic",
         "multi-turn dialogues made from the pipeline registry, every gold answer validated; SFT, RLHF",
         "and TEST splits 6:3:1; TEST uses phrasings and words held out from the other two.",
-        f"- SFT: {sft.get('examples')} assistant turns available; {_seen(sft)} seen, "
+        f"- SFT: {sft.get('examples')} assistant turns available; {examples_seen(sft)} seen, "
         f"lr {sft_args.get('learning_rate')}, seed {sft_args.get('seed')}, "
         f"mean train loss {sft.get('train_loss')}.",
         f"- DPO: {dpo.get('pairs')} pairs {json.dumps(dpo.get('sources', {}))} from the RLHF split (two "
@@ -74,7 +74,7 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "",
         "## Limits",
         "- Trained on a CPU budget: SFT saw {seen:.0%} of one epoch of its split, LoRA on part of".format(
-            seen=_seen(sft) / max(1, sft.get("examples") or 1)),
+            seen=examples_seen(sft) / max(1, sft.get("examples") or 1)),
         "  a 135M base. TEST measures phrasings held out of training. Neither more steps (71% of an",
         "  epoch) nor about 620 more training phrasings raised accuracy on freshly held-out wording",
         "  at this size; more capacity (all layers, a larger base on a GPU) is the next lever.",
@@ -93,12 +93,3 @@ def _pair_turns(commands: str) -> str:
         return ""
     return " on a plain random sample of turns" if "--no-balance" in commands else \
         " on turns spread evenly over the gold intents"
-
-
-def _seen(sft: dict[str, Any]) -> int:
-    """Examples an SFT adapter has seen (records from before ``seen_examples`` existed give
-    steps x batch)."""
-    if "seen_examples" in sft:
-        return int(sft["seen_examples"])
-    args = sft.get("arguments", {})
-    return int((args.get("max_steps") or 0) * (args.get("batch_size") or 0) * (args.get("grad_accum") or 1))

@@ -20,6 +20,16 @@ def write_training_config(adapter_dir: str | Path, config: dict[str, Any]) -> Pa
     return path
 
 
+def examples_seen(record: dict[str, Any]) -> int:
+    """Training examples an SFT adapter has seen over all its runs (``train sft
+    --init-adapter`` adds up); records from before ``seen_examples`` existed give steps x
+    batch x accumulation of their one run."""
+    if "seen_examples" in record:
+        return int(record["seen_examples"])
+    args = record.get("arguments", {})
+    return int((args.get("max_steps") or 0) * (args.get("batch_size") or 0) * (args.get("grad_accum") or 1))
+
+
 def read_training_config(adapter_dir: str | Path | None) -> dict[str, Any]:
     """The adapter's training record, or {} (no adapter, or one trained elsewhere)."""
     if not adapter_dir:
