@@ -30,6 +30,7 @@ def main() -> int:
     a = p.parse_args()
 
     from engine.config import load_settings
+    from eval.dialogues import read_dialogues
     from engine.registry import Registry
     from training.drawnconvos.generator import Catalog
 
@@ -37,7 +38,7 @@ def main() -> int:
                  json.loads((a.old_data / "stats.json").read_text())["template_coverage"]["lists"].items()}
     key_of = {intent: key for intent, (key, _) in
               Catalog.from_registry(Registry.from_settings(load_settings(None))).templates.items()}
-    dialogues = {d["id"]: d for d in map(json.loads, (a.data / "test.jsonl").open(encoding="utf-8"))}
+    dialogues = {d["id"]: d for d in read_dialogues(a.data / "test.jsonl")}
     print("| run | old wording | new wording |\n|---|---|---|")
     for run in a.runs:
         groups = {False: [0, 0], True: [0, 0]}
