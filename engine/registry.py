@@ -276,14 +276,22 @@ class Registry:
         enabled: list[str] | None = None,
         response_max_chars: int = RESPONSE_MAX_CHARS,
         images: int | None = None,
+        only: str | None = None,
     ) -> dict[str, Any]:
         """JSON schema of a valid IRPEM output for these intents: one branch per intent,
         so decoding constrained to it always names an enabled intent with its inputs.
         With ``images`` (how many the session has, numbered #1..#images), the schema also
-        offers only intents that can run and image references that exist."""
+        offers only intents that can run and image references that exist. With ``only``,
+        it has that intent's branch alone (to make a preference pair's contrasting answer);
+        an intent that is not on offer there raises IntentError."""
         branches = []
         has_images = images is None or images > 0
-        for i in self.intents(enabled, has_images):
+        offered = self.intents(enabled, has_images)
+        if only is not None:
+            if only not in offered:
+                raise IntentError(f"{only!r} is not on offer here")
+            offered = [only]
+        for i in offered:
             params = _inline_refs(self.inputs_model(i).model_json_schema())
             params.pop("title", None)
             if images is not None and images <= MAX_LISTED_IMAGES:

@@ -106,6 +106,16 @@ def test_schema_for_a_session_offers_only_what_can_run(registry):
     assert "#1000" not in many and "^#[1-9][0-9]{0,3}$" in many
 
 
+def test_schema_held_to_one_intent(registry):
+    [branch] = registry.output_schema(images=2, only="revert")["anyOf"]
+    assert branch["properties"]["intent"] == {"const": "revert"}
+    assert branch["properties"]["params"]["properties"]["image"] == {"enum": ["#1", "#2"]}
+    with pytest.raises(IntentError, match="'undo' is not on offer"):  # nothing to undo yet
+        registry.output_schema(images=0, only="undo")
+    with pytest.raises(IntentError, match="not on offer"):
+        registry.output_schema(enabled=["chat"], only="text2image")
+
+
 def test_a_kind_with_an_unknown_type_is_refused():
     from engine.registry import PipelineKind, register_kind
 

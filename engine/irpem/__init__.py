@@ -35,8 +35,10 @@ class Irpem(Protocol):
         *,
         sample: bool = False,
         seed: int | None = None,
+        only: str | None = None,
     ) -> str:
-        """The raw JSON answer for the dialogue's last turn (greedy unless ``sample``)."""
+        """The raw JSON answer for the dialogue's last turn (greedy unless ``sample``);
+        with ``only``, an answer that names that intent (a preference pair's contrast)."""
 
     def propose_candidates(
         self,

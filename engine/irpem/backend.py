@@ -171,7 +171,7 @@ class TransformersIrpem:
         self._compiler = xgr.GrammarCompiler(info)
         self._reserved = reserved_strings(self.tokenizer)
         self._states: OrderedDict[tuple[str, ...], _EnabledState] = OrderedDict()
-        self._grammars: OrderedDict[tuple[tuple[str, ...], int], Any] = OrderedDict()
+        self._grammars: OrderedDict[tuple[tuple[str, ...], int, str | None], Any] = OrderedDict()
         self._lock = threading.RLock()
         self.last_stats = ProposeStats()
 
@@ -196,17 +196,21 @@ class TransformersIrpem:
             self._states.popitem(last=False)
         return state
 
-    def _grammar(self, state: _EnabledState, enabled: list[str] | None, images: int) -> Any:
+    def _grammar(self, state: _EnabledState, enabled: list[str] | None, images: int,
+                 only: str | None = None) -> Any:
         """The grammar for this turn: only intents that can run with ``images`` images in
-        the session, and only references to those images. The prompt (and its cached
-        prefix) is the same for every image count; only decoding narrows. Once the first
-        compile is done, each new count compiles in well under 0.1 s."""
-        if images > MAX_LISTED_IMAGES:
+        the session, and only references to those images (and only the intent ``only``,
+        if given). The prompt (and its cached prefix) is the same for every image count;
+        only decoding narrows. Once the first compile is done, each new count compiles in
+        well under 0.1 s."""
+        if images > MAX_LISTED_IMAGES and only is None:
             return state.grammar
-        key = (state.intents, images)
+        key = (state.intents, images, only)
         grammar = self._grammars.get(key)
         if grammar is None:
-            schema = _for_grammar(self.registry.output_schema(enabled, self.settings.response_max_chars, images))
+            listed = images if images <= MAX_LISTED_IMAGES else None
+            schema = _for_grammar(self.registry.output_schema(
+                enabled, self.settings.response_max_chars, listed, only=only))
             grammar = self._compiler.compile_json_schema(
                 json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True
             )
@@ -251,12 +255,15 @@ class TransformersIrpem:
         *,
         sample: bool = False,
         seed: int | None = None,
+        only: str | None = None,
     ) -> str:
         """The raw JSON answer for the dialogue's last turn: greedy by default, sampled
         (temperature 0.8, ``seed``) with ``sample=True``. Always valid for
-        ``registry.validate(..., enabled)``; see the module doc for the clarify fallback."""
+        ``registry.validate(..., enabled)``; see the module doc for the clarify fallback.
+        ``only`` restricts decoding to that one intent (the prompt is unchanged), to make
+        the contrasting answer of a preference pair; IntentError if it cannot run here."""
         with self._lock:
-            return self._propose(dialogue, current_image, enabled, sample=sample, seed=seed)
+            return self._propose(dialogue, current_image, enabled, sample=sample, seed=seed, only=only)
 
     def propose_candidates(
         self,
@@ -281,7 +288,7 @@ class TransformersIrpem:
                 distinct.append(out)
         return distinct + [distinct[-1]] * (n - len(distinct))
 
-    def _propose(self, dialogue, current_image, enabled, *, sample, seed) -> str:
+    def _propose(self, dialogue, current_image, enabled, *, sample, seed, only=None) -> str:
         import torch
         import xgrammar.contrib.hf as xgr_hf
 
@@ -302,7 +309,8 @@ class TransformersIrpem:
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.pad_token_id,
             # a fresh processor per call: it holds the grammar matcher's state
-            logits_processor=[xgr_hf.LogitsProcessor(self._grammar(state, enabled, _image_count(dialogue, current_image)))],
+            logits_processor=[xgr_hf.LogitsProcessor(self._grammar(
+                state, enabled, _image_count(dialogue, current_image), only))],
         )
         if sample:
             kwargs.update(do_sample=True, temperature=SAMPLE_TEMPERATURE, top_p=SAMPLE_TOP_P, top_k=0)

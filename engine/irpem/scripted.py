@@ -44,8 +44,10 @@ class ScriptedIrpem:
         *,
         sample: bool = False,
         seed: int | None = None,
+        only: str | None = None,
     ) -> str:
-        self.calls.append((list(dialogue), current_image, enabled, {"sample": sample, "seed": seed}))
+        self.calls.append((list(dialogue), current_image, enabled,
+                           {"sample": sample, "seed": seed, "only": only}))
         if not self._queue:
             raise ScriptExhausted(
                 f"ScriptedIrpem has no answer left (call {len(self.calls)}; queue more outputs)"
