@@ -12,11 +12,11 @@ import pytest
 from engine.config import DEFAULT_CONFIG, IrpemSettings, load_settings
 from engine.irpem import ScriptedIrpem
 from engine.irpem.adapter import read_training_config
-from engine.irpem.pairs import PreferencePair, read_pairs, write_pairs
+from engine.irpem.pairs import PairContext, PreferencePair, read_pairs, write_pairs
 from engine.irpem.prompt import build_messages, encode_prompt
 from engine.irpem.smollm2 import smollm2_checkpoint
 from engine.queue import DialogueTurn
-from engine.registry import Registry
+from engine.registry import IntentError, Registry
 from eval.dialogues import Case
 from tests.conftest import SHARED_DATA
 from training.drawnconvos import generate
@@ -105,6 +105,20 @@ def test_pairs_from_the_tiny_sft_model_are_valid(sft_adapter, tiny_base, data, s
         assert p.chosen != p.rejected
     write_pairs(tmp_path / "p.jsonl", pairs)
     assert len(list(read_pairs(tmp_path / "p.jsonl"))) == len(pairs)
+
+
+def test_decoding_held_to_one_intent_names_it(sft_adapter, tiny_base, settings, registry):
+    from engine.irpem.backend import TransformersIrpem
+
+    irpem = TransformersIrpem(IrpemSettings(base=str(tiny_base), adapter=str(sft_adapter), max_new_tokens=160,
+                                            response_max_chars=20, threads=1), registry, settings.data_dir)
+    case = _case()
+    for intent in ("revert", "chat", "filter"):
+        out = irpem.propose(case.context, case.current_image, sample=True, seed=1, only=intent)
+        assert json.loads(out)["intent"] == intent
+        registry.validate(out)
+    with pytest.raises(IntentError, match="not on offer"):  # no image in the session yet
+        irpem.propose([DialogueTurn("user", "undo", [])], None, only="undo")
 
 
 def test_dpo_starts_from_sft_and_its_adapter_loads(sft_adapter, tiny_base, data, settings, registry, tmp_path):
@@ -247,6 +261,57 @@ def test_ranking_rule_right_beats_wrong_and_ties_make_no_pair(registry):
     [pair] = pairs_for_case(case, [json.dumps(half), json.dumps(right)], registry)
     assert pair.chosen == right and pair.rejected == half
     assert pairs_for_case(case, [json.dumps(right), json.dumps(right)], registry) == []
+
+
+def _gold_case(i: int, intent: str, params: dict | None = None, image: int | None = 1) -> Case:
+    context = [DialogueTurn("user", f"turn {i}", [] if image is None else [image])]
+    return Case(f"d{i}", 1, context, image, {"intent": intent, "params": params or {}, "response": "ok"})
+
+
+def test_each_intent_switch_pair_gets_its_mirror_image(registry):
+    from training.pairs import mirror_pairs
+
+    undo = {"intent": "undo", "params": {}, "response": "Undone."}
+    revert = {"intent": "revert", "params": {"image": "#1"}, "response": "Back."}
+    chat = {"intent": "chat", "params": {}, "response": "Hi."}
+    switch = PreferencePair(PairContext([], 2), undo, revert, "drawnconvos",
+                            {"dialogue": "d100", "turn": 3, "rule": "gold"})
+    same = PreferencePair(PairContext([], 2), revert, {**revert, "params": {"image": "#2"}}, "drawnconvos",
+                          {"dialogue": "d101", "turn": 1, "rule": "ranked"})
+    lonely = PreferencePair(PairContext([], 2), chat, {"intent": "vqa", "params": {"question": "?"},
+                                                       "response": "It is."}, "drawnconvos", {"dialogue": "d102"})
+    pool = [_gold_case(1, "revert", {"image": "#1"}), _gold_case(2, "text2image", {"prompt": "a fox"})]
+    # the first answer is the clarify fallback (an unfinished answer), so the turn is not used
+    irpem = ScriptedIrpem([{"intent": "clarify", "params": {}, "response": "Say more?"}, undo])
+    pool.insert(0, _gold_case(0, "revert", {"image": "#1"}))
+    mirrors, missing = mirror_pairs(irpem, [switch, same, lonely], pool, seed=0)
+    [mirror] = mirrors
+    assert missing == 1  # no pool turn whose gold is vqa
+    assert mirror.chosen["intent"] == "revert" and mirror.rejected == undo
+    assert mirror.provenance["rule"] == "mirror" and mirror.provenance["mirrors"] == {"dialogue": "d100", "turn": 3}
+    case = next(c for c in pool if c.dialogue_id == mirror.provenance["dialogue"])
+    assert mirror.context.dialogue == case.context and mirror.chosen == case.gold
+    # decoding was held to the chosen intent of the original pair, once per tried turn
+    assert [call[3]["only"] for call in irpem.calls] == ["undo", "undo"]
+    assert len({call[0][0].text for call in irpem.calls}) == 2
+
+
+def test_mirror_pairs_skip_turns_where_the_rival_cannot_run(registry):
+    from training.pairs import mirror_pairs
+
+    class NoImageYet(ScriptedIrpem):
+        def propose(self, dialogue, current_image, enabled=None, **kw):
+            if current_image is None and kw.get("only") == "undo":
+                raise IntentError("'undo' is not on offer here")
+            return super().propose(dialogue, current_image, enabled, **kw)
+
+    undo = {"intent": "undo", "params": {}, "response": "Undone."}
+    pair = PreferencePair(PairContext([], 1), undo, {"intent": "chat", "params": {}, "response": "Hi"},
+                          "drawnconvos", {"dialogue": "d9", "turn": 1})
+    pool = [_gold_case(1, "chat", image=None), _gold_case(2, "chat")]
+    irpem = NoImageYet([undo])
+    [mirror], missing = mirror_pairs(irpem, [pair], pool, seed=0)
+    assert missing == 0 and mirror.provenance["dialogue"] == "d2" and mirror.context.current_image == 1
 
 
 def test_make_pairs_samples_two_candidates_per_turn(registry, data):

@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("--seed", type=int, default=0, help="seed of the sample and of sampling")
     pairs.add_argument("--balance", action=argparse.BooleanOptionalAction, default=True,
                        help="spread the --limit sample evenly over gold intents (default: on)")
+    pairs.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=False,
+                       help="answer each 'intent A over B' pair with a 'B over A' pair from a turn "
+                            "whose gold is B (default: off)")
     pairs.add_argument("--config", help="config file")
     pairs.set_defaults(func=cmd_pairs)
 
@@ -100,7 +103,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     settings.irpem.adapter = str(args.adapter)
     registry = Registry.from_settings(settings)
     pairs, counts = make_pairs(load_irpem(settings, registry), registry, args.data, limit=args.limit,
-                               seed=args.seed, balanced=args.balance)
+                               seed=args.seed, balanced=args.balance, mirror=args.mirror)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_pairs(args.out, pairs)
     print(json.dumps({"pairs": len(pairs), **counts}))

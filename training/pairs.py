@@ -11,6 +11,15 @@ random sample follows the split's mix, so a few hundred turns hold a handful of 
 the rarer intents, and DPO then shifts the priors between look-alike intents by whichever
 side happened to get more pairs (seen: remove_object lost 6 of 10 TEST turns to
 remove_background on 5 pairs against 2).
+
+Spreading the turns is not enough: a pair that prefers intent A over intent B lowers B
+everywhere, not only where A is right. On 1,000 TEST turns DPO turned revert into undo
+(0.70 -> 0.20) and vqa into chat (0.66 -> 0.21) after pairs that rejected them a few times
+and never chose them against undo or chat. ``mirror_pairs`` therefore answers every such
+pair with its mirror image: on another RLHF turn whose gold is B, the gold answer is chosen
+over an answer IRPEM(SFT) samples with decoding held to intent A. Each intent is then
+rejected as often as it is preferred over the same rival, and what is left for DPO to
+learn is which context calls for which.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from engine.irpem.pairs import PairContext, PreferencePair, dedupe
+from engine.registry import IntentError
 from eval.dialogues import Case, subset
 from eval.metrics.intent import parameter_score, parse_output
 from training.examples import load_cases
@@ -81,11 +91,56 @@ def balanced_subset(cases: list[Case], limit: int | None, seed: int) -> list[Cas
     return picked
 
 
+def _case_key(case: Case) -> tuple[str, int]:
+    return case.dialogue_id, case.turn_index
+
+
+def mirror_pairs(irpem: "Irpem", pairs: list[PreferencePair], pool: list[Case], *,
+                 seed: int = 0) -> tuple[list[PreferencePair], int]:
+    """One mirror pair for every pair whose chosen and rejected intents differ (A over B):
+    a ``pool`` turn whose gold intent is B, its gold answer chosen over a sampled answer
+    held to intent A. Each pool turn is used once; a pair whose B has no pool turn left on
+    which A can run gets no mirror. Returns the mirrors and how many pairs got none."""
+    rng = random.Random(seed)
+    by_intent: dict[str, list[Case]] = defaultdict(list)
+    for case in rng.sample(pool, len(pool)):
+        by_intent[case.gold["intent"]].append(case)
+    mirrors: list[PreferencePair] = []
+    missing = 0
+    switches = [p for p in pairs if p.chosen["intent"] != p.rejected["intent"]]
+    for i, pair in enumerate(tqdm(switches, desc="mirror pairs", unit="pair")):
+        a, b = pair.chosen["intent"], pair.rejected["intent"]
+        mirror = None
+        queue = by_intent[b]
+        for j, case in enumerate(queue):
+            try:
+                raw = irpem.propose(case.context, case.current_image, sample=True,
+                                    seed=seed * 100_003 + 50_000 + i, only=a)
+            except IntentError:  # A cannot run in this turn (no image yet): try another
+                continue
+            if parse_output(raw)[0] != a:  # the clarify fallback of an unfinished answer
+                continue
+            del queue[j]
+            mirror = PreferencePair(
+                PairContext(list(case.context), case.current_image, None), case.gold, _as_output(raw),
+                "drawnconvos", {"dialogue": case.dialogue_id, "turn": case.turn_index, "rule": "mirror",
+                                "mirrors": {k: pair.provenance.get(k) for k in ("dialogue", "turn")}})
+            break
+        if mirror is None:
+            missing += 1
+        else:
+            mirrors.append(mirror)
+    return mirrors, missing
+
+
 def make_pairs(irpem: "Irpem", registry: "Registry", data: list[Path], *, limit: int | None = None,
-               seed: int = 0, balanced: bool = True) -> tuple[list[PreferencePair], dict[str, int]]:
+               seed: int = 0, balanced: bool = True,
+               mirror: bool = False) -> tuple[list[PreferencePair], dict[str, int]]:
     """Pairs for (a ``limit``-sized sample of) the assistant turns of ``data``; the sample is
-    spread evenly over gold intents unless ``balanced`` is off."""
-    cases = (balanced_subset if balanced else subset)(load_cases(data), limit, seed)
+    spread evenly over gold intents unless ``balanced`` is off. With ``mirror``, every
+    intent-switch pair gets its mirror image from the turns left out of the sample."""
+    everything = load_cases(data)
+    cases = (balanced_subset if balanced else subset)(everything, limit, seed)
     pairs: list[PreferencePair] = []
     counts = {"cases": len(cases), "gold_rule": 0, "ranked": 0, "no_preference": 0}
     for i, case in enumerate(tqdm(cases, desc="pairs", unit="turn")):
@@ -96,4 +151,11 @@ def make_pairs(irpem: "Irpem", registry: "Registry", data: list[Path], *, limit:
         for p in found:
             counts["gold_rule" if p.provenance["rule"] == "gold" else "ranked"] += 1
         pairs.extend(found)
-    return dedupe(pairs), counts
+    pairs = dedupe(pairs)
+    if mirror:
+        used = {_case_key(c) for c in cases}
+        mirrors, counts["unmirrored"] = mirror_pairs(
+            irpem, pairs, [c for c in everything if _case_key(c) not in used], seed=seed)
+        counts["mirror"] = len(mirrors)
+        pairs = dedupe(pairs + mirrors)
+    return pairs, counts
