@@ -168,9 +168,13 @@ def results_table(out: Path) -> str:
     if fp32:  # made with --fp32-eval
         lines.append(f"| SFT+DPO, float32 (no int8) | {fp32['isa']:.3f} | {fp32['parameter_accuracy']:.3f} | "
                      f"{fp32['structural_conformity']:.3f} | |")
-    dpo_vs = _load_json(out / "compare-dpo" / "report.json")["runs"][1]["paired"]
+    dpo_row = _load_json(out / "compare-dpo" / "report.json")["runs"][1]
+    dpo_vs, params = dpo_row["paired"], dpo_row.get("paired_parameters")
     lines += ["", f"DPO over SFT, paired on the same turns: {dpo_vs['better']} turns fixed, {dpo_vs['worse']} "
               f"broken (sign test p = {dpo_vs['p_value']:.2g})."]
+    if params:  # a compare made before parameters were paired has none
+        lines[-1] += (f" Parameters, on the {params['shared']} turns where both chose the gold intent: "
+                      f"{params['better']} better, {params['worse']} worse (p = {params['p_value']:.2g}).")
     lines += ["", "Paper (its own IRPEM and data, for scale only): zero-shot 0.702 / 0.754 / 0.738, "
               "SFT+DPO 0.924 / 0.892 / 0.953."]
     return "\n".join(lines)

@@ -11,11 +11,14 @@ from bot.cli import main
 from eval.compare import CompareError, compare, load_runs, sign_test, write_comparison
 
 
-def _intent_run(folder: Path, verdicts: dict[tuple[str, int], tuple[str, str]], **metrics) -> Path:
-    """An intent report.json whose records give (gold, predicted) per (dialogue, turn)."""
+def _intent_run(folder: Path, verdicts: dict[tuple[str, int], tuple[str, str]],
+                params: dict[tuple[str, int], float] | None = None, **metrics) -> Path:
+    """An intent report.json whose records give (gold, predicted) per (dialogue, turn), and
+    the parameter score (1.0 unless ``params`` says otherwise)."""
     folder.mkdir(parents=True)
     records = [{"dialogue_id": d, "turn_index": t, "gold_intent": g, "pred_intent": p,
-                "param_total": 1.0, "struct_total": 1.0} for (d, t), (g, p) in verdicts.items()]
+                "param_total": (params or {}).get((d, t), 1.0), "struct_total": 1.0}
+               for (d, t), (g, p) in verdicts.items()]
     per_intent: dict[str, dict] = {}
     for r in records:
         row = per_intent.setdefault(r["gold_intent"], {"correct": 0, "total": 0})
@@ -61,6 +64,21 @@ def test_intent_comparison_counts_fixed_and_broken_turns(tmp_path):
     assert "| sft+dpo | 4 | 0.750 (+0.250) | 0.750 (+0.250) | 1.000 (+0.000) |" in md
     assert "| sft+dpo | 4 | 2 | 1 | 1 |" in md
     assert "| img2img | 0.000 | 1.000 |" in md
+
+
+def test_parameters_are_paired_only_where_both_runs_chose_the_gold_intent(tmp_path):
+    keys = [("d1", 1), ("d2", 1), ("d3", 1), ("d4", 1), ("d5", 1)]
+    gold = ["img2img", "img2img", "pan", "pan", "vqa"]
+    base = _intent_run(tmp_path / "sft", dict(zip(keys, [(g, g) for g in gold[:4]] + [("vqa", "chat")])),
+                       params={("d1", 1): 0.5, ("d2", 1): 0.5, ("d3", 1): 1.0, ("d4", 1): 0.8, ("d5", 1): 0.0})
+    # d4: the intent is now wrong, so its parameters do not count; d5: only this run is right
+    dpo = _intent_run(tmp_path / "dpo", dict(zip(keys, [(g, g) for g in gold[:3]] + [("pan", "outpaint"),
+                                                                                      ("vqa", "vqa")])),
+                      params={("d1", 1): 1.0, ("d2", 1): 0.5, ("d3", 1): 0.7, ("d4", 1): 1.0, ("d5", 1): 1.0})
+    result = compare(load_runs([base, dpo]))
+    assert result["runs"][1]["paired_parameters"] == {"shared": 3, "better": 1, "worse": 1, "p_value": 1.0}
+    files = write_comparison(result, load_runs([base, dpo]), tmp_path / "cmp")
+    assert "| dpo | 3 | 1 | 1 | 1 |" in files[1].read_text()
 
 
 def test_system_comparison_and_per_round_plot(tmp_path):
