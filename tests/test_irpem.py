@@ -148,9 +148,10 @@ def test_scripted_irpem_answers_in_order_and_records_calls():
     assert scripted.remaining == 2
     first = scripted.propose([U("hello")], None, ["chat"])
     assert json.loads(first) == {"intent": "chat", "params": {}, "response": "hi"}
-    assert scripted.propose(FOX, 1, sample=True, seed=3) == "not json"
+    assert scripted.propose(FOX, 1, sample=True, seed=3, only="vqa") == "not json"
     assert scripted.calls[0][1:3] == (None, ["chat"])
-    assert scripted.calls[1][3] == {"sample": True, "seed": 3}
+    assert scripted.calls[0][3] == {"sample": False, "seed": None, "only": None}
+    assert scripted.calls[1][3] == {"sample": True, "seed": 3, "only": "vqa"}
     with pytest.raises(ScriptExhausted):
         scripted.propose([U("again")], None)
     scripted.extend(["a", "b"])
