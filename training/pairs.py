@@ -66,18 +66,21 @@ def _as_output(raw: str) -> dict[str, Any]:
     return {"intent": out["intent"], "params": out.get("params") or {}, "response": out.get("response", "")}
 
 
+def _pair(case: Case, chosen: dict[str, Any], rejected: dict[str, Any], **provenance: Any) -> PreferencePair:
+    """A DrawnConvos pair on ``case``'s context, its provenance naming the turn."""
+    return PreferencePair(PairContext(list(case.context), case.current_image, None), chosen, rejected,
+                          "drawnconvos", {"dialogue": case.dialogue_id, "turn": case.turn_index, **provenance})
+
+
 def pairs_for_case(case: Case, candidates: list[str], registry: "Registry") -> list[PreferencePair]:
-    context = PairContext(list(case.context), case.current_image, None)
-    prov = {"dialogue": case.dialogue_id, "turn": case.turn_index}
     scored = sorted(((candidate_score(c, case, registry), c) for c in dict.fromkeys(candidates)),
                     key=lambda sc: sc[0], reverse=True)
     best_score, best = scored[0]
     if best_score < 1 + RIGHT:  # no candidate is right: gold against each of them
-        return [PreferencePair(context, case.gold, _as_output(c), "drawnconvos", prov | {"rule": "gold"})
+        return [_pair(case, case.gold, _as_output(c), rule="gold")
                 for _, c in scored if _as_output(c) != case.gold]
     worse = [(s, c) for s, c in scored[1:] if s < best_score]
-    return [PreferencePair(context, _as_output(best), _as_output(c), "drawnconvos", prov | {"rule": "ranked"})
-            for _, c in worse[:1]]
+    return [_pair(case, _as_output(best), _as_output(c), rule="ranked") for _, c in worse[:1]]
 
 
 def balanced_subset(cases: list[Case], limit: int | None, seed: int) -> list[Case]:
@@ -128,10 +131,8 @@ def mirror_pairs(irpem: "Irpem", pairs: list[PreferencePair], pool: list[Case], 
             if parse_output(raw)[0] != a:  # the clarify fallback of an unfinished answer
                 continue
             del queue[j]
-            mirror = PreferencePair(
-                PairContext(list(case.context), case.current_image, None), case.gold, _as_output(raw),
-                "drawnconvos", {"dialogue": case.dialogue_id, "turn": case.turn_index, "rule": "mirror",
-                                "mirrors": {k: pair.provenance.get(k) for k in ("dialogue", "turn")}})
+            mirror = _pair(case, case.gold, _as_output(raw), rule="mirror",
+                           mirrors={k: pair.provenance.get(k) for k in ("dialogue", "turn")})
             break
         if mirror is None:
             missing += 1
