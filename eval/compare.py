@@ -192,15 +192,11 @@ def _markdown(result: dict[str, Any], plot: str) -> str:
               f"Counted on the {unit} that both runs scored; p is the exact two-sided sign "
               "(McNemar) test: below 0.05, the change is unlikely to be chance.", "",
               "| run | shared | better | worse | p |", "|---|---|---|---|---|"]
-    for row in result["runs"][1:]:
-        p = row["paired"]
-        lines.append(f"| {row['name']} | {p['shared']} | {p['better']} | {p['worse']} | {p['p_value']:.3g} |")
+    lines += _paired_rows(result, "paired")
     if result["kind"] == "intent":
         lines += ["", "Parameters, on the turns where both runs chose the gold intent (better: a higher "
                   "parameter score):", "", "| run | shared | better | worse | p |", "|---|---|---|---|---|"]
-        for row in result["runs"][1:]:
-            p = row["paired_parameters"]
-            lines.append(f"| {row['name']} | {p['shared']} | {p['better']} | {p['worse']} | {p['p_value']:.3g} |")
+        lines += _paired_rows(result, "paired_parameters")
         names = [r["name"] for r in result["runs"]]
         lines += ["", "## Per intent (accuracy)", "", "| gold intent | " + " | ".join(names) + " |",
                   "|---|" + "---|" * len(names)]
@@ -209,6 +205,11 @@ def _markdown(result: dict[str, Any], plot: str) -> str:
                                                       for n in names) + " |")
     lines += ["", f"![comparison]({plot})", ""]
     return "\n".join(lines)
+
+
+def _paired_rows(result: dict[str, Any], key: str) -> list[str]:
+    return [f"| {row['name']} | {p['shared']} | {p['better']} | {p['worse']} | {p['p_value']:.3g} |"
+            for row in result["runs"][1:] for p in [row[key]]]
 
 
 def _per_intent_bars(result: dict[str, Any], path: Path) -> Path:
