@@ -25,6 +25,7 @@ class Batcher(Generic[T, R]):
         self.write = write
         self.max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._writing: list[tuple[T, asyncio.Future[R]]] = []
         self._runner: asyncio.Task | None = None
 
     async def submit(self, item: T) -> R:
@@ -32,14 +33,19 @@ class Batcher(Generic[T, R]):
         self._pending.append((item, future))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="batcher")
+            self._runner.add_done_callback(self._abandon)
         # A caller that gives up does not take the batch down with it: the item is written.
         return await asyncio.shield(future)
 
     async def _run(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            self._writing = batch
             try:
                 results = await self.write([item for item, _ in batch])
+                if len(results) != len(batch):  # else the unmatched callers would wait forever
+                    raise RuntimeError(f"{self.write.__qualname__} returned {len(results)} results "
+                                       f"for {len(batch)} items")
             except Exception as err:  # noqa: BLE001 - handed to the callers
                 if len(batch) == 1:
                     _settle(batch[0][1], error=err)
@@ -53,13 +59,19 @@ class Batcher(Generic[T, R]):
                     else:
                         _settle(future, result)
                 continue
-            except BaseException:  # cancelled (shutdown): nobody will write these
-                for _, future in batch + self._pending:
-                    future.cancel()
-                self._pending = []
-                raise
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future), result in zip(batch, results):
                 _settle(future, result)
+        self._writing = []
+
+    def _abandon(self, runner: asyncio.Task) -> None:
+        """A cancelled runner (shutdown) writes nothing more, so its callers are cancelled
+        rather than left waiting; a callback, because a runner cancelled before its first
+        step never runs a line of ``_run``."""
+        if not runner.cancelled() or runner is not self._runner:
+            return
+        for _, future in self._writing + self._pending:
+            future.cancel()
+        self._writing, self._pending = [], []
 
 
 def _settle(future: asyncio.Future, result=None, error: BaseException | None = None) -> None:
