@@ -24,6 +24,8 @@ def test_the_card_carries_the_records_table_and_commands():
     assert "LoRA r 16, alpha 32, on the last 15 decoder layers" in card
     assert "250 seen" in card and "25% of one epoch" in card
     assert "turns spread evenly over the gold intents" in card
+    every_layer = {**SFT, "arguments": {**SFT["arguments"], "lora_layers": None}}
+    assert "alpha 32, on all decoder layers" in model_card(every_layer, DPO, TABLE, commands)
     plain = model_card(SFT, DPO, TABLE, commands.replace("--limit 300", "--limit 300 --no-balance"))
     assert "plain random sample" in plain and "spread evenly" not in plain
 

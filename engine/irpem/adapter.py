@@ -30,6 +30,13 @@ def examples_seen(record: dict[str, Any]) -> int:
     return int((args.get("max_steps") or 0) * (args.get("batch_size") or 0) * (args.get("grad_accum") or 1))
 
 
+def lora_span(record: dict[str, Any]) -> str:
+    """Which decoder layers the adapter's LoRA covers, in words: "all decoder layers" or
+    "the last 15 decoder layers" (``train sft --lora-layers``)."""
+    n = record.get("arguments", {}).get("lora_layers")
+    return f"the last {n} decoder layers" if n else "all decoder layers"
+
+
 def read_training_config(adapter_dir: str | Path | None) -> dict[str, Any]:
     """The adapter's training record, or {} (no adapter, or one trained elsewhere)."""
     if not adapter_dir:
