@@ -39,7 +39,7 @@ def test_upgrade_downgrade_upgrade(tmp_path):
     url = f"sqlite+aiosqlite:///{path}"
     upgrade(url)
     assert TABLES <= tables(path)
-    assert current_revision(url) == "0002"
+    assert current_revision(url) == "0003"
     assert schema_diff(path) == []
 
     upgrade(url)  # already at head: nothing to do
@@ -64,7 +64,7 @@ async def test_upgrade_from_a_running_event_loop(tmp_path):
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     try:
         await db.upgrade()
-        assert await db.revision() == "0002"
+        assert await db.revision() == "0003"
         await db.downgrade("base")
         assert await db.revision() is None
         await db.upgrade()
@@ -87,7 +87,7 @@ def test_db_cli(tmp_path, capsys):
     args = parser.parse_args(["db", "downgrade", "--to", "base", "--db", url])
     assert args.func(args) == 0
     assert tables(path) & TABLES == set()
-    assert capsys.readouterr().out.split() == ["database", "at", "0002", "0002", "database", "at", "base"]
+    assert capsys.readouterr().out.split() == ["database", "at", "0003", "0003", "database", "at", "base"]
 
 
 def test_db_cli_reads_the_settings(tmp_path, monkeypatch):
@@ -112,7 +112,7 @@ async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
                 "INSERT INTO sessions (platform, channel_id, owner_id, created_at, image_count) "
                 "VALUES ('discord', '42', 'u1', '2025-01-01 00:00:00', 0)")
         await db.upgrade()
-        assert await db.revision() == "0002"
+        assert await db.revision() == "0003"
         session = await repo.session_by_channel(db, "discord", "42")
         assert session.owner_id == "u1"
         await db.downgrade("0001")
@@ -122,3 +122,44 @@ async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
         assert "context" not in cols and "candidates" not in cols
     finally:
         await db.dispose()
+
+
+async def test_0003_repairs_a_database_made_before_0001_had_replaced_number(tmp_path):
+    """Such a database (this column dropped by hand: SQLite's DROP COLUMN) gets it back with
+    its images intact; one that has it is left alone; image queries work on both."""
+    from bot.store import repository as repo
+
+    path = tmp_path / "old.sqlite"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await db.upgrade("0002")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE images DROP COLUMN replaced_number")
+            await conn.exec_driver_sql(
+                "INSERT INTO sessions (id, platform, channel_id, owner_id, created_at, image_count) "
+                "VALUES (1, 'discord', '42', 'u1', '2025-01-01 00:00:00', 1)")
+            await conn.exec_driver_sql(
+                "INSERT INTO turns (id, session_id, role, author_id, text, created_at) "
+                "VALUES (1, 1, 'user', 'u1', 'a fox', '2025-01-01 00:00:00')")
+            await conn.exec_driver_sql(
+                "INSERT INTO images (session_id, number, sha256, size, width, height, format, turn_id, created_at) "
+                "VALUES (1, 1, 'ab', 10, 8, 8, 'png', 1, '2025-01-01 00:00:00')")
+        assert [d[0] for d in schema_diff(path)] == ["add_column"]
+        await db.upgrade()
+        assert await db.revision() == "0003"
+        images = await repo.session_images(db, 1)
+        assert [(i.number, i.replaced_number) for i in images] == [(1, None)]
+    finally:
+        await db.dispose()
+    assert schema_diff(path) == []
+
+    fresh = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite'}")
+    try:
+        await fresh.upgrade("0002")
+        await fresh.upgrade()  # the column is already there: nothing added, no error
+        await fresh.downgrade("0002")
+        await fresh.upgrade()
+    finally:
+        await fresh.dispose()
+    assert schema_diff(tmp_path / "fresh.sqlite") == []
+
