@@ -222,10 +222,12 @@ def _per_intent_bars(result: dict[str, Any], path: Path) -> Path:
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(intents))]
         ax.bar(xs, [result["per_intent"][i][name] or 0.0 for i in intents], width, label=name)
     ax.set_xticks(range(len(intents)), intents, rotation=45, ha="right")
-    ax.set_ylim(0, 1)
+    # headroom above 1.0 for a one-row legend, which would otherwise hide the last bars
+    ax.set_ylim(0, 1.15)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("accuracy")
     ax.set_title("Intent accuracy per gold intent")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=len(names), loc="upper center")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
