@@ -43,9 +43,6 @@ class Batcher(Generic[T, R]):
             self._writing = batch
             try:
                 results = await self.write([item for item, _ in batch])
-                if len(results) != len(batch):  # else the unmatched callers would wait forever
-                    raise RuntimeError(f"{self.write.__qualname__} returned {len(results)} results "
-                                       f"for {len(batch)} items")
             except Exception as err:  # noqa: BLE001 - handed to the callers
                 if len(batch) == 1:
                     _settle(batch[0][1], error=err)
@@ -58,6 +55,13 @@ class Batcher(Generic[T, R]):
                         _settle(future, error=one_err)
                     else:
                         _settle(future, result)
+                continue
+            if len(results) != len(batch):
+                # A fault of ``write``, not of an item: the batch may be stored, so it is not
+                # retried item by item, and no caller is left waiting for an unmatched result.
+                err = RuntimeError(f"{self.write.__qualname__} returned {len(results)} results for {len(batch)} items")
+                for _, future in batch:
+                    _settle(future, error=err)
                 continue
             for (_, future), result in zip(batch, results):
                 _settle(future, result)

@@ -71,11 +71,17 @@ async def test_one_bad_item_fails_alone_and_the_others_are_written():
 
 
 async def test_a_write_that_returns_too_few_results_fails_its_callers_instead_of_hanging():
-    async def short(items: list[int]) -> list[int]:
-        return []
+    batches: list[list[int]] = []
 
-    with pytest.raises(RuntimeError, match="returned 0 results for 1 items"):
-        await asyncio.wait_for(Batcher(short).submit(1), timeout=5)
+    async def short(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items[:1]
+
+    batcher = Batcher(short)
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
+    assert all(isinstance(r, RuntimeError) and "returned 1 results for 3 items" in str(r) for r in results)
+    assert batches == [[0, 1, 2]]  # not written again item by item: the batch may be stored
 
 
 async def test_a_caller_that_gives_up_still_gets_its_item_written():

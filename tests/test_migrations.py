@@ -162,4 +162,3 @@ async def test_0003_repairs_a_database_made_before_0001_had_replaced_number(tmp_
     finally:
         await fresh.dispose()
     assert schema_diff(tmp_path / "fresh.sqlite") == []
-
