@@ -2,14 +2,16 @@
 SFT+DPO, one run, same base (SmolLM2-135M-Instruct), scored by ``dialogdraw eval irpem``.
 
     .venv/bin/python bench/irpem_ablation.py [--out runs/irpem_ablation] [--sft-steps 700]
-        [--pairs 300] [--eval-limit 300] [--threads 2]
+        [--sft-continue 300:5e-4 ...] [--pairs 300] [--eval-limit 300] [--threads 2]
 
 Every stage is one of the project's own commands, run as a child process and written to
 ``commands.sh`` with its wall time, so the table can be re-made by hand:
 
 1. ``train data``: 10,000 dialogues, seed 0 (SFT / RLHF / TEST = 6:3:1).
 2. ``train sft``: LoRA on all 30 layers (``--lora-layers 15`` was the first recipe: 0.07 less
-   ISA for two thirds of the step time), batch 8, short prompt, 4 turns.
+   ISA for two thirds of the step time), batch 8, short prompt, 4 turns. Each
+   ``--sft-continue STEPS:LR`` adds one more run from the last adapter on a new shuffle
+   seed, so a longer SFT can be made in pieces that each fit a session, and resumed.
 3. ``train pairs``: two sampled answers of IRPEM(SFT) per RLHF turn, ranked against gold; the
    turns spread evenly over gold intents.
 4. ``train dpo`` from the SFT adapter (SFT+DPO), and from the bare base (DPO only).
@@ -47,6 +49,9 @@ def main() -> int:
     p.add_argument("--dialogues", type=int, default=10_000)
     p.add_argument("--sft-steps", type=int, default=700)
     p.add_argument("--sft-lr", type=float, default=1e-3)
+    p.add_argument("--sft-continue", type=_steps_at_lr, action="append", default=[], metavar="STEPS:LR",
+                   help="one more SFT run from the last one's adapter (train sft --init-adapter), "
+                   "with the next shuffle seed; repeatable, e.g. --sft-continue 300:5e-4")
     p.add_argument("--lora-layers", type=int, default=None,
                    help="LoRA on the last N decoder layers only (SFT and DPO only); default all")
     p.add_argument("--pairs", type=int, default=300, help="RLHF turns sampled for pairs")
@@ -76,19 +81,26 @@ def main() -> int:
 
     log.run("data", data / "stats.json",
             dd + ["train", "data", "--out", data, "--dialogues", a.dialogues, "--seed", a.seed])
-    log.run("sft", adapters / "sft" / "training.json",
-            dd + ["train", "sft", "--data", data / "sft.jsonl", "--out", adapters / "sft",
-                  "--max-steps", a.sft_steps, "--batch-size", "8", "--learning-rate", a.sft_lr,
-                  "--seed", a.seed, "--logging-steps", "25", *shape, *threads])
+    # run 1 writes adapters/sft, run k > 1 adapters/sft-rk from run k-1's adapter
+    sft_runs = [adapters / "sft"]
+    for k, (steps, lr) in enumerate([(a.sft_steps, a.sft_lr), *a.sft_continue], start=1):
+        start = ["--init-adapter", sft_runs[-1]] if k > 1 else []
+        if k > 1:
+            sft_runs.append(adapters / f"sft-r{k}")
+        log.run("sft" if k == 1 else f"sft round {k}", sft_runs[-1] / "training.json",
+                dd + ["train", "sft", "--data", data / "sft.jsonl", *start, "--out", sft_runs[-1],
+                      "--max-steps", steps, "--batch-size", "8", "--learning-rate", lr,
+                      "--seed", a.seed + k - 1, "--logging-steps", "25", *shape, *threads])
+    sft = sft_runs[-1]
     pairs = out / "pairs" / "rlhf.jsonl"
     log.run("pairs", pairs,
-            dd + ["train", "pairs", "--data", data / "rlhf.jsonl", "--adapter", adapters / "sft",
+            dd + ["train", "pairs", "--data", data / "rlhf.jsonl", "--adapter", sft,
                   "--out", pairs, "--limit", a.pairs, "--seed", a.seed])
     dpo_common = ["--pairs", pairs, "--epochs", a.dpo_epochs, "--batch-size", "4", "--seed", a.seed,
                   "--sft-weight", a.dpo_sft_weight,
                   "--logging-steps", "5", *threads]
     log.run("sft-dpo", adapters / "sft-dpo" / "training.json",
-            dd + ["train", "dpo", "--sft-adapter", adapters / "sft", "--out", adapters / "sft-dpo",
+            dd + ["train", "dpo", "--sft-adapter", sft, "--out", adapters / "sft-dpo",
                   "--learning-rate", a.dpo_lr, *dpo_common])
     log.run("dpo-only", adapters / "dpo-only" / "training.json",
             dd + ["train", "dpo", "--out", adapters / "dpo-only", "--learning-rate", a.dpo_only_lr,
@@ -97,9 +109,10 @@ def main() -> int:
     evals = []
     for name, adapter in RUNS:
         run_dir = runs / (adapter or "zero-shot")
+        weights = sft if adapter == "sft" else adapters / adapter if adapter else "none"
         log.run(f"eval {name}", run_dir / "report.json",
                 dd + ["eval", "irpem", "--data", data / "test.jsonl", "--out", run_dir,
-                      "--adapter", adapters / adapter if adapter else "none",
+                      "--adapter", weights,
                       "--limit", a.eval_limit, "--seed", a.seed])
         evals.append(run_dir)
     if a.fp32_eval:
@@ -117,15 +130,15 @@ def main() -> int:
                   "--out", out / "compare-dpo"])
     shutil.copy2(compare / "per_intent_comparison.png", out / "per_intent_comparison.png")
     table = results_table(out)
-    report = write_report(out, a, log, table)
+    sft_records = [_load_json(path / "training.json") for path in sft_runs]
+    report = write_report(out, a, log, table, sft_records)
     a.results.mkdir(parents=True, exist_ok=True)
     for name in ("report.md", "per_intent_comparison.png", "commands.sh", "stage_seconds.json"):
         shutil.copy2(out / name, a.results / name)
     if a.ship:
         from training.ship import model_card, ship_adapter
 
-        card = model_card(_load_json(adapters / "sft" / "training.json"),
-                          _load_json(adapters / "sft-dpo" / "training.json"), table,
+        card = model_card(sft_records, _load_json(adapters / "sft-dpo" / "training.json"), table,
                           (out / "commands.sh").read_text(encoding="utf-8"))
         print(f"shipped adapter: {ship_adapter(adapters / 'sft-dpo', a.ship, card)}")
     print(report.read_text(encoding="utf-8"))
@@ -184,13 +197,14 @@ def results_table(out: Path) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Path:
+def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str, sft_records: list[dict]) -> Path:
     """report.md: the table, the plot, and the sizes as the training records have them (a
-    stage made in an earlier run keeps its own settings)."""
-    from engine.irpem.adapter import examples_seen, lora_span
+    stage made in an earlier run keeps its own settings). ``sft_records``: the SFT runs'
+    ``training.json``, first to last."""
+    from engine.irpem.adapter import examples_seen, lora_span, sft_schedule
 
     n = _load_json(out / "compare" / "report.json")["runs"][0]["n"]
-    sft = _load_json(out / "adapters" / "sft" / "training.json")
+    sft = sft_records[-1]
     dpo = _load_json(out / "adapters" / "sft-dpo" / "training.json")
     dpo_only = _load_json(out / "adapters" / "dpo-only" / "training.json")
     sa, da = sft.get("arguments", {}), dpo.get("arguments", {})
@@ -200,8 +214,8 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Pa
              "## Sizes used (scaled to two CPU cores)", "",
              f"- DrawnConvos: {a.dialogues} dialogues, seed {a.seed}; TEST scored on a seeded subset of "
              f"{n} assistant turns, int8 linears as shipped.",
-             f"- SFT: {sft.get('examples')} examples available, {sa.get('max_steps')} steps x {sa.get('batch_size')} "
-             f"({examples_seen(sft)} seen in all), lr {sa.get('learning_rate')}, "
+             f"- SFT: {sft.get('examples')} examples available, {sft_schedule(sft_records)}, batch "
+             f"{sa.get('batch_size')} ({examples_seen(sft)} seen in all), "
              f"LoRA r {sa.get('lora_r')} on {lora_span(sft)}, precision "
              f"{sa.get('precision')!r} (bf16 autocast where the CPU has bf16 units); step {sft.get('step_seconds', {}).get('median')} s median; "
              f"last logged loss {sft.get('log', [{}])[-1].get('loss', float('nan')):.3f}.",
@@ -221,6 +235,14 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str) -> Pa
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _steps_at_lr(text: str) -> tuple[int, float]:
+    steps, _, lr = text.partition(":")
+    try:
+        return int(steps), float(lr)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STEPS:LR such as 300:5e-4, got {text!r}") from None
 
 
 def _shown(path: Path) -> str:

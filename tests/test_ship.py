@@ -11,22 +11,22 @@ from safetensors.torch import load_file, save_file
 from training.ship import WEIGHTS, model_card, ship_adapter
 
 SFT = {"base": "smollm2", "prompt": "short", "dialogue_turns": 4, "examples": 1000, "seen_examples": 250,
-       "train_loss": 0.2, "arguments": {"lora_r": 16, "lora_alpha": 32, "lora_layers": 15,
-                                        "learning_rate": 1e-3, "seed": 0}}
+       "train_loss": 0.2, "arguments": {"lora_r": 16, "lora_alpha": 32, "lora_layers": 15, "max_steps": 25,
+                                        "batch_size": 8, "learning_rate": 1e-3, "seed": 0}}
 DPO = {"pairs": 12, "sources": {"drawnconvos": 12}, "arguments": {"beta": 0.1, "learning_rate": 2e-4, "seed": 0}}
 TABLE = "| model | ISA |\n|---|---|\n| SFT+DPO | 0.800 |"
 
 
 def test_the_card_carries_the_records_table_and_commands():
     commands = "dialogdraw train pairs --data rlhf.jsonl --limit 300\ndialogdraw train dpo --pairs p.jsonl"
-    card = model_card(SFT, DPO, TABLE, commands)
+    card = model_card([SFT], DPO, TABLE, commands)
     assert TABLE in card and commands in card
     assert "LoRA r 16, alpha 32, on the last 15 decoder layers" in card
-    assert "250 seen" in card and "25% of one epoch" in card
+    assert "250 seen over 25 steps at lr 0.001 (seed 0), batch 8" in card and "25% of one epoch" in card
     assert "turns spread evenly over the gold intents" in card
     every_layer = {**SFT, "arguments": {**SFT["arguments"], "lora_layers": None}}
-    assert "alpha 32, on all decoder layers" in model_card(every_layer, DPO, TABLE, commands)
-    plain = model_card(SFT, DPO, TABLE, commands.replace("--limit 300", "--limit 300 --no-balance"))
+    assert "alpha 32, on all decoder layers" in model_card([every_layer], DPO, TABLE, commands)
+    plain = model_card([SFT], DPO, TABLE, commands.replace("--limit 300", "--limit 300 --no-balance"))
     assert "plain random sample" in plain and "spread evenly" not in plain
 
 
@@ -45,3 +45,11 @@ def test_shipping_halves_the_weights_and_keeps_the_config(tmp_path):
     assert (dest / "README.md").read_text() == "# card"
     with pytest.raises(FileNotFoundError, match="no adapter weights"):
         ship_adapter(tmp_path / "empty", dest, "# card")
+
+
+def test_an_sft_in_several_runs_is_described_run_by_run_from_the_last_record():
+    more = {**SFT, "seen_examples": 650, "init_adapter": "runs/a/sft",
+            "arguments": {**SFT["arguments"], "max_steps": 50, "learning_rate": 5e-4, "seed": 1}}
+    card = model_card([SFT, more], DPO, TABLE, "dialogdraw train dpo --pairs p.jsonl")
+    assert "650 seen over 25 steps at lr 0.001 (seed 0), then 50 at lr 0.0005 (seed 1), batch 8" in card
+    assert "65% of one epoch" in card

@@ -30,6 +30,18 @@ def examples_seen(record: dict[str, Any]) -> int:
     return int((args.get("max_steps") or 0) * (args.get("batch_size") or 0) * (args.get("grad_accum") or 1))
 
 
+def sft_schedule(records: list[dict[str, Any]]) -> str:
+    """An SFT made in one or more runs (each later one ``train sft --init-adapter`` the one
+    before), oldest first, in words: "700 steps at lr 0.001 (seed 0), then 300 at lr 0.0005
+    (seed 1)"."""
+    parts = []
+    for i, record in enumerate(records):
+        args = record.get("arguments", {})
+        parts.append(f"{args.get('max_steps')}{' steps' if i == 0 else ''} at lr {args.get('learning_rate')} "
+                     f"(seed {args.get('seed')})")
+    return ", then ".join(parts)
+
+
 def lora_span(record: dict[str, Any]) -> str:
     """Which decoder layers the adapter's LoRA covers, in words: "all decoder layers" or
     "the last 15 decoder layers" (``train sft --lora-layers``)."""
