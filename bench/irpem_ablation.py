@@ -82,11 +82,10 @@ def main() -> int:
     log.run("data", data / "stats.json",
             dd + ["train", "data", "--out", data, "--dialogues", a.dialogues, "--seed", a.seed])
     # run 1 writes adapters/sft, run k > 1 adapters/sft-rk from run k-1's adapter
-    sft_runs = [adapters / "sft"]
+    sft_runs: list[Path] = []
     for k, (steps, lr) in enumerate([(a.sft_steps, a.sft_lr), *a.sft_continue], start=1):
-        start = ["--init-adapter", sft_runs[-1]] if k > 1 else []
-        if k > 1:
-            sft_runs.append(adapters / f"sft-r{k}")
+        start = ["--init-adapter", sft_runs[-1]] if sft_runs else []
+        sft_runs.append(adapters / ("sft" if k == 1 else f"sft-r{k}"))
         log.run("sft" if k == 1 else f"sft round {k}", sft_runs[-1] / "training.json",
                 dd + ["train", "sft", "--data", data / "sft.jsonl", *start, "--out", sft_runs[-1],
                       "--max-steps", steps, "--batch-size", "8", "--learning-rate", lr,
@@ -109,7 +108,12 @@ def main() -> int:
     evals = []
     for name, adapter in RUNS:
         run_dir = runs / (adapter or "zero-shot")
-        weights = sft if adapter == "sft" else adapters / adapter if adapter else "none"
+        if adapter is None:
+            weights = "none"
+        elif adapter == "sft":  # the last SFT run, not necessarily adapters/sft
+            weights = sft
+        else:
+            weights = adapters / adapter
         log.run(f"eval {name}", run_dir / "report.json",
                 dd + ["eval", "irpem", "--data", data / "test.jsonl", "--out", run_dir,
                       "--adapter", weights,
