@@ -141,11 +141,15 @@ NEG_ONE = [
     "{req}, no {neg}", "{req} without {neg}", "{req}. please don't include {neg}", "{req} but no {neg}",
     "{req}, and no {neg} please", "{req} - avoid {neg}", "{req}, leave out the {neg}",
     "{req} with absolutely no {neg}", "{req}; I don't want any {neg}", "{req}, exclude {neg}",
+    "{req}, skip the {neg}", "{req}, keep {neg} out of it",
+    "{req}, and make sure there's no {neg}", "{req}, minus any {neg}",
 ]
 NEG_TWO = [
     "{req}, no {neg} and no {neg2}", "{req} without {neg} or {neg2}",
     "{req}. no {neg}, no {neg2}", "{req} but leave out {neg} and {neg2}",
     "{req}, avoid {neg} and {neg2}", "{req} - I don't want {neg} or {neg2} in it",
+    "{req}, skip {neg} and {neg2}",
+    "{req}, nothing with {neg} or {neg2}", "{req} minus {neg} and {neg2}",
 ]
 
 
@@ -172,6 +176,10 @@ T2I = [
     "could you make a picture of {desc}?", "make a picture of {desc}", "create a new image: {desc}",
     "draw up {desc}", "can you design {desc} for me?", "whip up {desc}", "come up with a picture of {desc}",
     "I need a picture of {desc}",
+    "yo, draw {desc}", "i wanna see {desc}",
+    "{desc}, please", "paint a picture of {desc}", "produce an image of {desc}", "quick one: {desc}",
+    "could you render {desc}?", "visualize {desc} for me", "art of {desc} pls",
+    "I'm picturing {desc}, can you draw that?",
 ]
 T2I_SIZE = [("wide format", 768, 512), ("landscape orientation", 768, 512), ("portrait format", 512, 768),
             ("as a tall phone wallpaper", 512, 896), ("square", 512, 512), ("1024x1024", 1024, 1024)]
@@ -222,6 +230,10 @@ I2I = [
     "reinterpret it as {style}", "transform it into {style}", "recreate it in {style}", "render it as {style}",
     "rework it in {style}", "could you reimagine the picture as {style}?", "redo this image as {style}",
     "give me this in {style}", "recast it in {style}", "show it as {style}",
+    "can I see this as {style}?", "let's see it as {style}",
+    "redo the whole picture as {style}", "make this one {style}", "restyle: {style}",
+    "could you turn this picture into {style}?", "I'd love to see this done as {style}",
+    "give the whole image the {style} treatment", "what would this look like as {style}? show me",
 ]
 I2I_STRENGTH = [("just slightly", 0.3), ("subtly", 0.3), ("keep it close to the original", 0.35),
                 ("go wild with it", 0.85), ("completely", 0.9), ("a lot", 0.8), ("only a little", 0.25),
@@ -297,7 +309,10 @@ EDIT_ADD = ["add {thing}", "put {thing} in it", "add {thing} to the scene", "inc
             "stick {thing} in there", "drop {thing} into the scene", "insert {thing}",
             "slip {thing} into the picture", "also add {thing}", "add {thing} somewhere",
             "put {thing} into the image", "add {thing} in there", "draw {thing} into the picture",
-            "include {thing} in the scene"]
+            "include {thing} in the scene",
+            "add in {thing}", "put {thing} somewhere in the scene",
+            "sneak {thing} into the picture",
+            "draw in {thing}", "give the scene {thing}"]
 EDIT_FREE = ["make the {noun} smile", "make the {noun} look surprised", "make the {noun} jump",
              "make the {noun} look happier", "make the {noun} sleep", "make the {noun} wave",
              "make the {noun} look wet", "have the {noun} look at the camera",
@@ -305,14 +320,20 @@ EDIT_FREE = ["make the {noun} smile", "make the {noun} look surprised", "make th
              "have the {noun} sit down", "make the {noun} look sad", "make the {noun} dance",
              "have the {noun} turn around", "make the {noun} look scared", "make the {noun} close its eyes",
              "make the {noun} fly", "make the {noun} look tired", "have the {noun} wink",
-             "make the {noun} stand up"]
+             "make the {noun} stand up",
+             "have the {noun} lie down",
+
+             "have the {noun} take a bow"]
 EDIT_ASK = ["{edit}", "can you {edit}?", "please {edit}", "now {edit}", "{edit} pls",
             "could you {edit}", "let's {edit}", "I'd like you to {edit}", "ok now {edit}",
             "next, {edit}", "hmm, {edit}", "{edit} instead", "maybe {edit}?", "go ahead and {edit}",
             "{edit}, that would look cool",
             "maybe we could {edit}?", "perhaps {edit}?", "how about you {edit}", "what if you {edit}?", "{edit}?",
             "try to {edit}", "can we {edit}?", "would you {edit}?", "ok, {edit} please", "one more thing: {edit}",
-            "I think you should {edit}", "{edit} if you can"]
+            "I think you should {edit}", "{edit} if you can",
+            "would you {edit} for me?", "{edit}, thanks", "pls {edit}", "could you please {edit}?",
+            "I want you to {edit}", "is it possible to {edit}?", "quick edit: {edit}", "alright, {edit}",
+            "let's try and {edit}", "{edit}, if that's ok"]
 EDIT_RESPONSES = ["Done: {edit}.", "Okay, I'll {edit}.", "Editing it now.", "Sure, applying that edit.",
                   "Here is the edited picture.", "Changed it for you."]
 
@@ -342,7 +363,11 @@ INPAINT_COLOR = ["make {target} {look}", "turn {target} {look}", "paint {target}
                  "switch the color of {target} to {look}", "{target} in {look} please", "have {target} be {look}",
                  "what if {target} were {look}?", "recolour {target} to {look}", "let's make {target} {look}",
                  "tint {target} {look}", "paint over {target} in {look}", "give {target} a coat of {look} paint",
-                 "I want {target} to be {look}"]
+                 "I want {target} to be {look}",
+                 "{target} needs to be {look}",
+                 "I'd prefer {target} in {look}",
+                 "can we get {target} in {look}?",
+                 "{target}: make it {look}"]
 INPAINT_MATERIAL = ["turn {target} into {look}", "make {target} out of {look}",
                     "make {target} look like it's made of {look}", "I want {target} made of {look}",
                     "change {target} to {look}", "redo {target} in {look}", "can {target} be made of {look}?",
@@ -352,14 +377,21 @@ INPAINT_MATERIAL = ["turn {target} into {look}", "make {target} out of {look}",
                     "give {target} a {look} texture", "{target} should look like it's made of {look}",
                     "I want {target} to look like {look}", "make {target} from {look}",
                     "build {target} out of {look}", "rebuild {target} in {look}", "give {target} a {look} surface",
-                    "change the material of {target} to {look}", "have {target} made of {look}"]
+                    "change the material of {target} to {look}", "have {target} made of {look}",
+
+
+                    "give {target} the look of {look}",
+                    "make {target} look like real {look}", "can you make {target} out of {look}?",
+                    "what if {target} were made of {look}?"]
 INPAINT_PATTERN = ["cover {target} in {look}", "put {look} on {target}", "decorate {target} with {look}",
                    "repaint {target} with {look}", "I want {target} with {look}", "paint {look} on {target}",
                    "decorate {target} in {look}", "cover {target} with {look}", "paint {target} with {look}",
                    "pattern {target} with {look}", "I'd like {look} on {target}", "can {target} have {look}?",
                    "can you put {look} on {target}?", "decorate {target} using {look}",
                    "give {target} a pattern of {look}", "print {look} on {target}",
-                   "make {target} covered in {look}", "{target} with {look} please", "dress {target} up in {look}"]
+                   "make {target} covered in {look}", "{target} with {look} please", "dress {target} up in {look}",
+                   "can you cover {target} in {look}?",
+                   "I want {look} on {target}", "stick {look} all over {target}"]
 INPAINT_RESPONSES = ["Repainting {target} as {look}.", "{target} in {look}, coming up.",
                      "Here's {target}, now {look}.", "Changed {target} to {look}."]
 
@@ -394,7 +426,11 @@ REPLACE = ["replace {target} with {new}", "swap {target} for {new}", "put {new} 
            "instead of {target}, put {new}", "replace {target} and use {new}", "turn {target} into {new}",
            "replace {target} with {new} please", "swap {target} out for {new}", "use {new} in place of {target}",
            "put {new} instead of {target}", "could you swap {target} for {new}?", "{new} instead of {target}",
-           "trade {target} for {new}"]
+           "trade {target} for {new}",
+
+           "I'd rather have {new} than {target}", "make {target} into {new}",
+           "{target} -> {new}", "replace {target}, use {new} instead",
+           "can {target} be {new} instead?"]
 REPLACE_RESPONSES = ["Replacing {target} with {new}.", "Swapped {target} for {new}.",
                      "Here it is with {new}.", "{new} instead of {target}, done."]
 
@@ -422,7 +458,10 @@ REMOVE = ["remove {target}", "get rid of {target}", "take out {target}", "erase 
           "lose {target}, it's distracting", "get {target} out of there", "can we lose {target}?",
           "remove {target} please", "erase {target} from the image", "I want {target} gone", "scrub out {target}",
           "get {target} out of the shot", "delete {target} from the picture", "edit out {target}",
-          "paint out {target}"]
+          "paint out {target}",
+          "take away {target}", "can you get rid of {target}?",
+          "could you erase {target}?", "no more {target}, remove it", "clear out {target}",
+          "I don't want {target}, take it out"]
 REMOVE_RESPONSES = ["Removing {target}.", "{target} is gone.", "Erased {target}.", "Here it is without {target}."]
 
 
@@ -444,7 +483,10 @@ UPSCALE = ["upscale it", "make it bigger", "can I get a higher resolution versio
            "bump up the resolution", "make a high-res copy", "enlarge the image please",
            "give me a bigger, high resolution copy", "upres it",
            "upscale it please", "can you upscale this?", "make a higher resolution copy", "boost the resolution",
-           "upscale the image", "raise the resolution", "full resolution please"]
+           "upscale the image", "raise the resolution", "full resolution please",
+           "scale it up", "upscale please", "make it high-res", "hi-res version please",
+           "give me the hi-res version", "upsample it", "I need a bigger version of this", "blow it up",
+           "make it print quality", "upscale it for me"]
 UPSCALE_FACTOR = [(" 4x", 4), (" four times", 4), (" by 4", 4), (" 2x", 2), (" double size", 2), (" x2", 2),
                   (" to 200%", 2), (" times four", 4)]
 UPSCALE_RESPONSES = ["Upscaling it now.", "Here's a bigger version.", "Enlarged.", "Higher resolution coming up."]
@@ -484,7 +526,11 @@ ADJUST = ["make it {amount}{word}", "{amount}{word} please", "can you make it {a
           "{amount}{word}, please", "could you make it {amount}{word}?", "make this {amount}{word}",
           "i want it {amount}{word}", "it needs to be {amount}{word}", "can it be {amount}{word}?",
           "make the whole thing {amount}{word}", "try it {amount}{word}", "let's make it {amount}{word}",
-          "adjust it to be {amount}{word}", "make the photo {amount}{word}", "turn it {amount}{word}"]
+          "adjust it to be {amount}{word}", "make the photo {amount}{word}", "turn it {amount}{word}",
+          "make everything {amount}{word}", "I think it should be {amount}{word}",
+          "could you make the image {amount}{word}?",
+          "hmm, {amount}{word} maybe?", "let's try {amount}{word}", "please make it {amount}{word}",
+          "can we get it {amount}{word}?", "it looks off, make it {amount}{word}"]
 ADJUST_REGION = ["make {region} {amount}{word}", "{region} should be {amount}{word}",
                  "can you make {region} {amount}{word}?", "only {region}: {amount}{word}",
                  "{amount}{word} on {region} only", "just {region}, {amount}{word}",
@@ -493,7 +539,11 @@ ADJUST_REGION = ["make {region} {amount}{word}", "{region} should be {amount}{wo
                  "could you make {region} {amount}{word}", "{region} {amount}{word} please",
                  "make just {region} {amount}{word}", "adjust {region} to be {amount}{word}",
                  "let's make {region} {amount}{word}", "only make {region} {amount}{word}",
-                 "leave the rest, {region} {amount}{word}"]
+                 "leave the rest, {region} {amount}{word}",
+                 "make {region} look {amount}{word}", "{region} could be {amount}{word}",
+                 "just make {region} {amount}{word}, nothing else", "tweak {region} so it's {amount}{word}",
+                 "can you get {region} {amount}{word}?",
+                 "i'd like {region} {amount}{word}", "only touch {region}: make it {amount}{word}"]
 ADJUST_RESPONSES = ["Adjusting the {prop}.", "Tweaked the {prop}.", "Here it is with adjusted {prop}.",
                     "Changed the {prop} a little."]
 
@@ -520,34 +570,58 @@ FILTERS = {
                   "greyscale it", "make it monochrome", "grayscale filter please", "b&w please",
                   "drain all the color out", "apply a black and white filter", "turn it grayscale",
                   "convert it to black and white", "make it greyscale", "turn it black and white",
-                  "black and white version please", "go monochrome", "give it a grayscale look"],
+                  "black and white version please", "go monochrome", "give it a grayscale look",
+                  "desaturate it completely", "take all the color out", "make it black & white",
+                  "grayscale please", "convert to monochrome", "can you make it black and white?",
+                  "turn it into a black and white photo", "go full black and white"],
     "sepia": ["make it sepia", "sepia tone please", "give it a sepia filter", "old-timey sepia look",
               "add a sepia effect", "apply sepia", "sepia it", "turn it sepia like an old photo",
               "sepia filter please", "make it look like an old sepia photo", "sepia version please",
-              "put a sepia tone on it", "tint it sepia", "turn it into a sepia photo"],
+              "put a sepia tone on it", "tint it sepia", "turn it into a sepia photo",
+              "give it a warm sepia tone", "sepia please",
+              "make it look like a sepia photograph", "apply a sepia tone", "put a sepia filter on it",
+              "vintage sepia effect please", "go sepia"],
     "blur": ["blur it", "add a blur", "apply a gaussian blur", "make it blurry", "blur filter please",
              "put a blur on it", "blur the whole thing", "give it a soft blur effect",
              "blur the image", "can you blur it?", "gaussian blur please", "blur it out", "add a blur filter",
-             "blur this picture"],
+             "blur this picture",
+             "make it all blurry", "add some blur", "blur the picture",
+             "soften it with a blur", "blurry version please"],
     "sharpen": ["apply a sharpen filter", "run the sharpen filter on it", "sharpen filter please",
                 "use the sharpening filter", "put a sharpen filter on it", "sharpen filter, please",
                 "add a sharpen filter", "run a sharpening filter", "apply the sharpening filter",
-                "sharpen filter on the image", "can you run a sharpen filter?", "use a sharpen filter on it"],
+                "sharpen filter on the image", "can you run a sharpen filter?", "use a sharpen filter on it",
+                "run a sharpen filter over it", "can you apply a sharpen filter?",
+                "sharpening filter please", "hit it with the sharpen filter", "use the sharpen filter",
+                "put the sharpening filter on it", "sharpening filter on it please"],
     "invert": ["invert the colors", "invert it", "make it a color negative", "negative effect please",
                "invert the colours", "apply an invert filter", "turn the colors into their negative",
                "invert the image", "invert colors please", "can you invert it?", "make it a negative",
-               "color negative please", "invert the picture's colors"],
+               "color negative please", "invert the picture's colors",
+               "negative please", "make it look like a film negative", "inverted colors please",
+               "reverse the colors",
+               "invert this"],
     "posterize": ["posterize it", "posterize effect please", "apply a posterize filter", "make it posterized",
                   "reduce it to a few flat color bands", "give it a posterized look",
                   "posterize the image", "posterize filter please", "can you posterize it?", "posterise it",
-                  "do a posterize effect", "posterize this picture"],
+                  "do a posterize effect", "posterize this picture",
+                  "posterize", "give it a posterize effect", "posterized version please", "apply posterization",
+                  "cut it down to a few flat colors", "posterize filter on it",
+                  "add a posterize effect"],
 }
 FILTER_REGION = {
     "grayscale": ["make {region} black and white", "turn {region} grayscale", "only {region} in black and white",
-                  "grayscale {region} only"],
-    "sepia": ["make {region} sepia", "sepia on {region} only", "give {region} a sepia tone"],
+                  "grayscale {region} only",
+                  "drain the color from {region}",
+                  "only make {region} monochrome", "make {region} greyscale",
+                  "desaturate {region} to gray"],
+    "sepia": ["make {region} sepia", "sepia on {region} only", "give {region} a sepia tone",
+              "turn {region} sepia", "apply sepia to {region}", "put a sepia filter on {region}",
+              "sepia tone on {region} only"],
     "blur": ["blur {region}", "blur out {region}", "make {region} blurry", "apply a blur to {region}",
-             "put a blur on {region}"],
+             "put a blur on {region}",
+             "blur {region} only", "can you blur {region}?", "add blur to {region}", "blur out {region} please",
+             "obscure {region} with a blur", "put a gaussian blur on {region}"],
 }
 FILTER_REGIONS = ["the background", "the faces", "the license plate", "the sky", "the people", "the sign"]
 FILTER_STRENGTH = [(" slightly", 0.2), (" a little", 0.2), (" heavily", 0.9), (" a lot", 0.9), (" strongly", 0.8),
@@ -582,45 +656,68 @@ ROTATE = ["rotate it {angle} degrees {dir}", "turn it {angle}° {dir}", "rotate 
           "rotate {angle}° {dir} please", "can you turn it {angle} degrees {dir}?",
           "rotate this {angle} degrees {dir}", "spin the picture {angle}° {dir}", "rotate by {angle} {dir}",
           "turn it {dir} by {angle} degrees", "I need it rotated {angle} degrees {dir}",
-          "rotate it {dir} {angle} degrees", "tilt the image {angle}° {dir}", "give it a {angle} degree turn {dir}"]
+          "rotate it {dir} {angle} degrees", "tilt the image {angle}° {dir}", "give it a {angle} degree turn {dir}",
+          "could you rotate it {angle}° {dir}?",
+          "spin it {dir} by {angle}°",
+          "rotate the whole thing {angle} degrees {dir}", "give it a {angle}° rotation {dir}",
+          "i need a {angle} degree rotation {dir}"]
 ROTATE_DIRS = [("clockwise", -1), ("counterclockwise", 1), ("to the right", -1), ("to the left", 1),
                ("anticlockwise", 1), ("counter-clockwise", 1), ("cw", -1), ("ccw", 1)]
 ROTATE_ANGLES = [90, 45, 180, 30, 15, 90, 270, 60]
 ROTATE_PLAIN = ["rotate it", "rotate the picture", "can you rotate it?", "rotate this",
                 "rotate the image", "rotate it please", "can you rotate the picture?", "rotate this one",
-                "please rotate it"]  # default 90
+                "please rotate it",
+                "rotate", "could you rotate the image?", "rotate the photo",
+                "can you rotate this one?"]  # default 90
 UPSIDE_DOWN = ["turn it upside down", "put it upside down", "rotate it upside down",
                "turn the picture upside down", "make it upside down", "can you turn it upside down?",
-               "turn this upside down"]
+               "turn this upside down",
+               "upside down please", "can you put it upside down?",
+               "make the picture upside down", "put the image upside down", "turn the whole thing upside down",
+               "rotate it so it's upside down", "turn this image upside down please"]
 FLIP_H = ["flip it horizontally", "mirror it", "mirror the image left to right", "flip it left to right",
           "make a mirror image of it", "flip horizontal", "mirror it sideways",
           "flip it horizontally please", "mirror it horizontally", "flip the image horizontally",
           "flip it left-right", "horizontal flip please", "can you mirror it?", "flip it so it faces the other way",
           "mirror the picture", "flip the picture left to right", "reverse it left to right", "mirror this image",
-          "flip horizontally"]
+          "flip horizontally",
+          "flip it sideways", "mirror it left-right", "flip it side to side", "horizontal mirror please",
+          "can you flip it horizontally?", "mirror image please",
+          "flip the photo horizontally"]
 FLIP_V = ["flip it vertically", "flip it top to bottom", "mirror it vertically", "flip vertical",
           "flip it so the top is at the bottom",
           "flip the image vertically", "vertical flip please", "mirror it top to bottom",
           "flip the picture vertically", "can you flip it vertically?", "flip it over vertically",
           "flip top and bottom", "mirror the image vertically", "flip it vertically please",
-          "reflect it top to bottom", "flip vertically"]
+          "reflect it top to bottom", "flip vertically",
+          "flip the image top to bottom", "vertical mirror please",
+          "can you flip it top to bottom?", "flip the photo vertically", "mirror it so the bottom is on top",
+          "reflect it vertically"]
 RESIZE = ["shrink it to {size}", "resize it to {size}", "scale it down to {size}", "downscale it to {size}",
           "make it smaller, {size}", "reduce it to {size}", "resize the image to {size}",
           "scale it to {size}", "shrink the picture to {size}", "can you resize it to {size}?",
           "reduce the size to {size}", "resize to {size} please", "downsize it to {size}",
           "scale the image down to {size}", "shrink this to {size}", "make it smaller: {size}",
-          "bring it down to {size}", "make it {size}", "resize this to {size}"]
+          "bring it down to {size}", "make it {size}", "resize this to {size}",
+          "can you shrink it to {size}?",
+          "resize the picture to {size}", "downscale this to {size}", "cut the size down to {size}",
+          "I need it at {size}", "resize down to {size}", "reduce the image to {size}"]
 RESIZE_SIZES = [("half the size", 0.5), ("a quarter of the size", 0.25), ("50%", 0.5), ("25%", 0.25),
                 ("75%", 0.75), ("10%", 0.1), ("a third of the size", 0.33), ("60%", 0.6)]
 RESIZE_PLAIN = ["make it smaller", "shrink it", "scale it down", "downsize it", "make the image smaller",
                 "shrink the image", "can you shrink it?", "make the picture smaller", "reduce the size",
-                "scale the picture down", "smaller please"]
+                "scale the picture down", "smaller please",
+                "shrink this", "downscale it", "shrink the picture",
+                "smaller version please", "it's too big, shrink it", "resize it smaller", "make this smaller"]
 CROP_ASPECT = ["crop it to {aspect}", "make a {aspect} crop", "crop to {aspect} please",
                "can you crop this to {aspect}?", "trim it to {aspect}", "crop the picture {aspect}",
                "crop it {aspect}", "crop this into {aspect}", "crop to {aspect}", "give me a {aspect} crop",
                "can you crop it {aspect}?", "crop the image to {aspect}", "trim the picture to {aspect}",
                "make it {aspect} by cropping", "crop it down to {aspect}", "I need a {aspect} crop of this",
-               "crop for {aspect}", "recrop it as {aspect}"]
+               "crop for {aspect}", "recrop it as {aspect}",
+               "can I get a {aspect} crop?", "recrop to {aspect}",
+               "crop the photo to {aspect}",
+               "make a {aspect} crop of it"]
 CROP_ASPECTS = [("square", "1:1"), ("16:9", "16:9"), ("widescreen 16:9", "16:9"), ("4:3", "4:3"),
                 ("3:4", "3:4"), ("portrait 2:3", "2:3"), ("3:2", "3:2"), ("vertical 9:16", "9:16"),
                 ("1:1", "1:1"), ("9:16", "9:16")]
@@ -629,7 +726,10 @@ CROP_REGION = ["crop it to {region}", "crop so only {region} is left", "crop in 
                "crop to {region}", "crop it down to {region}", "crop in on {region} please",
                "crop it so it's just {region}", "crop everything but {region}", "crop the picture around {region}",
                "can you crop to {region}?", "crop tight around {region}", "crop so {region} fills the frame",
-               "crop close to {region}", "crop out everything except {region}", "crop it around {region} only"]
+               "crop close to {region}", "crop out everything except {region}", "crop it around {region} only",
+               "crop out everything but {region}",
+               "crop tightly to {region}", "just crop to {region} please",
+               "crop so only {region} shows"]
 OPERATION_NAMES = {"rotate": "rotation", "flip_horizontal": "horizontal flip", "flip_vertical": "vertical flip",
                    "resize": "resize", "crop": "crop"}
 TRANSFORM_RESPONSES = ["Done: {op}.", "Applying the {op}.", "Here it is after the {op}.", "{op}, done."]
@@ -679,7 +779,12 @@ OUTPAINT = ["zoom out", "zoom out please", "show more of the scene around it", "
             "zoom out on it", "show more around it", "pull back to show more", "widen the view all around",
             "extend it in every direction", "expand the canvas on all sides", "can you uncrop it?",
             "give me a wider shot", "make the frame bigger all around", "reveal what's around it",
-            "back the camera up", "grow the canvas on every side", "show the wider scene", "zoom it out"]
+            "back the camera up", "grow the canvas on every side", "show the wider scene", "zoom it out",
+            "pull the view back so we see more around it",
+            "expand it out on all four sides", "zoom out, I want to see the whole scene",
+            "widen it out in every direction", "outpaint it", "outpaint it all around",
+            "extend the canvas all the way around", "step back and show more of the surroundings",
+            "make it a wider shot with more all around"]
 OUTPAINT_ZOOM = [(" 2x", 2.0), (" by 2x", 2.0), (" a little", 1.25), (" slightly", 1.25), (" a lot", 2.5),
                  (" 3x", 3.0), (" 1.5x", 1.5), (" just a bit", 1.2)]
 OUTPAINT_PROMPT = [", showing {bg} around it", ", with {bg} all around", ", and fill the new space with {bg}",
@@ -693,7 +798,10 @@ PAN = ["extend it {side}", "show more {side}", "expand the image {side}", "conti
        "extend the picture {side}", "give it more space {side}", "widen the view {side}",
        "continue the picture {side}", "open up the scene {side}", "let me see more {side}",
        "can you expand it {side}?", "expand the canvas {side}", "move the view {bare}", "shift the camera {bare}",
-       "extend the scene {side}"]
+       "extend the scene {side}",
+       "add more to the picture {side}", "could you extend the scene {side}?",
+       "pan it {bare}", "continue it {side}", "make the canvas bigger {side}", "add extra space {side}",
+       "extend it so I can see what's {side}", "pan the camera {bare}", "expand {side} please"]
 PAN_SIDES = {"left": ["to the left", "on the left side", "leftwards", "on the left"],
              "right": ["to the right", "on the right side", "rightwards", "on the right"],
              "up": ["upwards", "at the top", "above", "on the top side"],
@@ -746,7 +854,11 @@ CHANGE_BG = ["change the background to {bg}", "put it in front of {bg}", "new ba
              "new backdrop: {bg}", "background: {bg}", "put {bg} behind it", "I'd like {bg} behind it",
              "can you put {bg} behind it?", "change the backdrop to {bg}", "give it {bg} as a background",
              "use {bg} as the background", "switch the background to {bg}", "have {bg} behind it",
-             "background to {bg} please", "let the background be {bg}", "I want the background to be {bg}"]
+             "background to {bg} please", "let the background be {bg}", "I want the background to be {bg}",
+             "set the background to {bg}", "the background should become {bg}", "swap in {bg} as the background",
+             "can you change the background to {bg}?", "I'd like the background to be {bg}",
+             "change the scenery behind it to {bg}", "place it in front of {bg}", "new bg: {bg}",
+             "make the backdrop {bg}"]
 CHANGE_BG_SUBJECT = ["keep the {noun} but change the background to {bg}", "put the {noun} in front of {bg}",
                      "give the {noun} a new background: {bg}", "place the {noun} against {bg}",
                      "leave the {noun} as is and make the background {bg}",
@@ -755,7 +867,12 @@ CHANGE_BG_SUBJECT = ["keep the {noun} but change the background to {bg}", "put t
                      "set the {noun} in front of {bg}", "I want {bg} behind the {noun}",
                      "change what's behind the {noun} to {bg}", "swap the background behind the {noun} for {bg}",
                      "new backdrop for the {noun}: {bg}", "have the {noun} in front of {bg}",
-                     "background behind the {noun}: {bg}", "keep the {noun} and put {bg} behind it"]
+                     "background behind the {noun}: {bg}", "keep the {noun} and put {bg} behind it",
+                     "put the {noun} on a background of {bg}",
+                     "change the background behind the {noun} to {bg}", "can the {noun} be in front of {bg}?",
+                     "move the {noun} in front of {bg}", "I'd like the {noun} against {bg}",
+                     "same {noun}, but with {bg} behind it",
+                     "don't touch the {noun}, just make the background {bg}"]
 CHANGE_BG_RESPONSES = ["New background: {bg}.", "Putting it in front of {bg}.", "Background changed to {bg}.",
                        "Here it is with {bg} behind."]
 REMOVE_BG = ["remove the background", "cut out the subject", "make the background transparent",
@@ -768,7 +885,10 @@ REMOVE_BG = ["remove the background", "cut out the subject", "make the backgroun
              "png with a transparent background please", "I need a transparent png of this",
              "knock out the background", "remove bg", "lose the background",
              "just the subject on transparency please", "make a sticker out of it",
-             "separate the subject from the background"]
+             "separate the subject from the background",
+             "remove the bg", "transparent bg please", "can you cut it out?",
+             "background remover please", "i need this without a background", "drop the background",
+             "turn it into a transparent png", "clear the background to transparent", "png cutout please"]
 REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent background", "cut the {noun} out",
                      "remove everything except the {noun}", "make a transparent cutout of the {noun}",
                      "cut the {noun} out for me", "cut the {noun} out of the picture",
@@ -776,7 +896,12 @@ REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent 
                      "isolate the {noun}", "extract the {noun}", "pull the {noun} out onto transparency",
                      "remove the background behind the {noun}", "keep only the {noun} and drop the background",
                      "give me the {noun} as a png cutout", "can you cut out the {noun}?",
-                     "separate the {noun} from the background", "I want just the {noun}, no background"]
+                     "separate the {noun} from the background", "I want just the {noun}, no background",
+                     "make the {noun} a sticker",
+
+                     "isolate the {noun} from everything else", "extract the {noun} onto transparency",
+                     "keep just the {noun}, make the rest transparent",
+                     "png of just the {noun} please"]
 REMOVE_BG_RESPONSES = ["Cutting it out.", "Here's the cut-out on a transparent background.", "Background removed.",
                        "Isolating the subject."]
 
@@ -816,7 +941,10 @@ VARIATION = ["give me a variation", "make a variation of it", "another version o
              "another version please", "make another version of this", "can I get another version?",
              "give me another take on this", "one more version like this", "alternate version please",
              "do another one in the same vein", "a fresh take on this please", "something like this but different",
-             "try another version of it", "similar picture please", "do another take of this"]
+             "try another version of it", "similar picture please", "do another take of this",
+             "another take please", "give me something similar", "can you do a similar one?", "more like this",
+             "reroll this one", "alternative take on this image",
+             "vary this one a bit", "same idea, new version please"]
 VARIATION_STRENGTH = [(", only slightly different", 0.3), (", keep it very close", 0.25),
                       (", make it quite different", 0.8), (", feel free to change a lot", 0.85),
                       (", subtle changes only", 0.3), (", really different", 0.8)]
@@ -832,7 +960,12 @@ COLORIZE = ["colorize it", "colorize this black and white photo", "add color to 
             "add colors to this old black and white photo", "put color in this b&w picture",
             "can you color this old photo?", "colorise this", "turn this grayscale photo into color",
             "make it a colour photo", "fill in the colors of this b&w photo",
-            "bring some color back to this old photo"]
+            "bring some color back to this old photo",
+            "colorize this old photo", "add color to this black and white picture",
+            "can you add some color to it?", "make this old photo colored",
+            "bring color to this grayscale picture", "turn this b&w shot into color",
+            "give it color, it's a black and white photo", "colour it in please", "make it full color",
+            "put realistic color into this old photo"]
 COLORIZE_HINT = [", with {hint}", ". {hint} please", ", {hint}", " - {hint}"]
 COLORIZE_RESPONSES = ["Colorizing it.", "Adding color.", "Here it is in color.", "Bringing in the colors."]
 
@@ -873,7 +1006,10 @@ SKETCH = ["turn my sketch into {desc}", "make this doodle into {desc}", "finish 
           "turn what I drew into {desc}", "polish my drawing into {desc}",
           "take my hand drawing and make it {desc}", "finish off my rough drawing as {desc}",
           "I drew this, make it into {desc}", "make a proper picture of {desc} from my drawing",
-          "bring my drawing to life as {desc}", "paint over my drawing to make {desc}"]
+          "bring my drawing to life as {desc}", "paint over my drawing to make {desc}",
+          "use my sketch to make {desc}", "make my scribble look like {desc}",
+          "here's a rough drawing, make it {desc}", "turn my quick drawing into {desc}",
+          "base {desc} on my sketch", "make {desc} out of my drawing"]
 SKETCH_ATTACH = ["{req}", "here's my doodle. {req}", "{req} (sketch attached)", "just drew this. {req}",
                  "see my scribble: {req}", "I sketched this on paper. {req}", "{req}, I drew it myself",
                  "quick doodle attached - {req}",
@@ -881,7 +1017,9 @@ SKETCH_ATTACH = ["{req}", "here's my doodle. {req}", "{req} (sketch attached)", 
                  "made this sketch. {req}", "attached my drawing - {req}", "{req}, it's my own drawing",
                  "this is my rough drawing. {req}", "hand-drawn, so be kind. {req}",
                  "{req} - it's just a quick drawing", "I scribbled this. {req}", "drew this in paint lol. {req}",
-                 "my kid drew this! {req}"]
+                 "my kid drew this! {req}",
+                 "{req} (my doodle)", "did a quick drawing, {req}", "I sketched this out. {req}",
+                 "here's what I drew - {req}", "{req}. the drawing is mine", "drew this on my tablet. {req}"]
 CANNY = ["keep the outlines but make it {desc}", "use the edges of this picture to draw {desc}",
          "same line work, but {desc}", "trace the edges and turn it into {desc}", "keep the contours and make it {desc}",
          "redraw it as {desc} following the outlines", "use its edge map for {desc}",
@@ -894,7 +1032,12 @@ CANNY = ["keep the outlines but make it {desc}", "use the edges of this picture 
          "use the outlines of this as a guide for {desc}", "follow the contours of this and draw {desc}",
          "keep the same lines but turn it into {desc}", "same edges, different picture: {desc}",
          "keep all the lines and make {desc}", "extract the edges and draw {desc}",
-         "use the lines in this photo for {desc}", "keep the line art and make it {desc}"]
+         "use the lines in this photo for {desc}", "keep the line art and make it {desc}",
+         "keep the outlines and draw {desc}", "use the edges from this for {desc}",
+         "stick to the outlines but make it {desc}", "keep its contours but turn it into {desc}",
+         "use the outlines of this image to make {desc}", "redraw it as {desc} but keep every outline",
+         "trace its edges and make {desc}", "same outlines, but now it's {desc}",
+         "keep the edges of this photo, make {desc}"]
 CANNY_DETAIL = [(", keep every fine edge", 0.9), (", only the main outlines", 0.2),
                 (", just the strongest lines", 0.15), (", lots of edge detail", 0.85)]
 DEPTH = ["keep the same layout but make it {desc}", "same composition and depth, but {desc}",
@@ -909,7 +1052,12 @@ DEPTH = ["keep the same layout but make it {desc}", "same composition and depth,
          "keep the spatial layout and draw {desc}", "same 3d shapes, but {desc}",
          "keep the scene's depth, new picture: {desc}", "build {desc} on the same structure",
          "keep the positions and depth, make it {desc}", "same composition, new content: {desc}",
-         "use the geometry of this scene for {desc}"]
+         "use the geometry of this scene for {desc}",
+         "match the layout of this and make {desc}",
+         "same scene layout, but {desc}",
+
+         "reuse this layout for {desc}", "make {desc} with the same depth and composition",
+         "preserve the 3d layout and make {desc}"]
 CONTROL_RESPONSES = ["Drawing {subject} on that structure.", "Here is {subject}, following your picture.",
                      "Turning it into {subject}.", "Working from your image: {subject}."]
 
@@ -943,12 +1091,18 @@ BLEND2 = ["blend {a} and {b}", "mix {a} with {b}", "combine {a} and {b} into one
           "combine {a} with {b}", "mash up {a} and {b}", "put {a} and {b} together", "blend {a} with {b}",
           "can you merge {a} and {b}?", "mix {a} and {b} into one image", "cross {a} and {b}",
           "make a hybrid of {a} and {b}", "fuse {a} with {b}", "merge {a} and {b} together", "mix up {a} and {b}",
-          "smash {a} and {b} together"]
+          "smash {a} and {b} together",
+          "merge {a} and {b}", "can you blend {a} with {b}?",
+          "create a blend of {a} and {b}", "I want {a} and {b} merged", "make one image out of {a} and {b}"]
 BLEND3 = ["blend {a}, {b} and {c}", "mix {a}, {b} and {c} together", "combine {a}, {b} and {c}",
           "merge {a}, {b} and {c} into one", "fuse {a}, {b} and {c}",
           "combine {a}, {b} and {c} into one picture", "mash up {a}, {b} and {c}",
           "blend {a}, {b} and {c} together", "merge {a} with {b} and {c}", "mix {a}, {b} and {c} into one",
-          "put {a}, {b} and {c} together"]
+          "put {a}, {b} and {c} together",
+          "can you merge {a}, {b} and {c}?",
+
+
+          "I want {a}, {b} and {c} blended"]
 BLEND_REF = ["#{k}", "image {k}", "the {ord} one", "the {ord} picture", "picture #{k}", "image #{k}",
              "the {ord} image"]
 BLEND_CURRENT = ["this", "this one", "it", "the current one", "the latest one", "this picture"]
@@ -995,18 +1149,26 @@ ADD_TEXT = ["add the text {q}", "write {q} on it", "put {q} on the image", "add 
             "write {q} on top", "type {q} on it", "stick the text {q} on it", "add the words {q}",
             "can you write {q} on it?", "put text on it that says {q}", "write {q} across it",
             "add text saying {q}", "label it {q}", "put {q} in big letters", "I want it to say {q}",
-            "make it say {q}"]
+            "make it say {q}",
+            "add {q} to the image as text",
+            "can you put the text {q} on it?", "text: {q}",
+            "put the text {q} on the picture", "write {q} in big letters on it"]
 ADD_CAPTION = ["add a caption saying {q}", "caption it with {q}", "give it the caption {q}",
                "put a caption on it: {q}", "caption: {q}", "add the caption {q}",
                "caption it {q}", "add a caption: {q}", "give it a caption that says {q}", "caption this with {q}",
                "caption it as {q}", "add a caption reading {q}", "write a caption: {q}", "use {q} as the caption",
-               "slap a caption on it: {q}", "the caption should be {q}", "can you caption it {q}?"]
+               "slap a caption on it: {q}", "the caption should be {q}", "can you caption it {q}?",
+
+               "can you add a caption that says {q}?", "I want a caption saying {q}"]
 ADD_MEME = ["make it a meme that says {q}", "meme it: {q}", "turn it into a meme with {q}",
             "add meme text {q}", "make a meme with the text {q}", "meme caption {q}",
             "meme this with {q}", "turn it into a meme: {q}", "make this a meme saying {q}", "meme text: {q}",
             "put meme text on it: {q}", "make a meme out of it with {q}", "meme it with the text {q}",
             "make it a meme, text {q}", "use it for a meme that says {q}", "can you meme it? {q}",
-            "add {q} meme style"]
+            "add {q} meme style",
+
+
+            "meme format, {q}"]
 TEXT_POSITION = [(" at the top", "top"), (" at the bottom", "bottom"), (" in the middle", "center"),
                  (" in the center", "center"), (" across the top", "top"), (" along the bottom", "bottom")]
 QUOTES = ['"{t}"', "'{t}'", "“{t}”"]
@@ -1047,7 +1209,12 @@ DESCRIBE = ["give me a prompt for this image", "what prompt would recreate this?
             "what prompt should I use to get this?",
             "what prompt made this?", "write me a prompt for this picture", "give me the prompt for it",
             "describe this image as a prompt I can reuse", "make a prompt from this",
-            "what's the prompt for this image?", "prompt this image for me", "turn this into a prompt"]
+            "what's the prompt for this image?", "prompt this image for me", "turn this into a prompt",
+            "what prompt would I need for this?",
+            "can you give me the prompt for this picture?",
+            "what's a good prompt to recreate this?", "describe this image in prompt form",
+            "give me a text-to-image prompt for this", "how would I prompt this?",
+            "write the prompt that made this"]
 DESCRIBE_RESPONSES = ["Let me write a prompt for it.", "Here's a prompt that matches.", "Working out the prompt.",
                       "Describing it as a prompt."]
 
@@ -1062,7 +1229,9 @@ VQA = ["{q}?", "can you tell me {q}?", "quick question: {q}?", "{q}", "I wonder,
        "tell me {q}", "do you know {q}?", "{q}? just curious", "question - {q}?", "hey, {q}?",
        "{q}? I can't tell", "just wondering, {q}?", "could you tell me {q}?", "any idea {q}?",
        "looking at the picture, {q}?", "I'm curious, {q}?", "help me out, {q}?", "so {q}?", "wait, {q}?",
-       "tell me, {q}?", "one question: {q}?", "{q}, do you know?"]
+       "tell me, {q}?", "one question: {q}?", "{q}, do you know?",
+       "quick q: {q}?", "{q}? wondering", "honest question, {q}?", "{q}? let me know",
+       "{q}? thanks", "curious: {q}?", "{q}? not sure myself", "real quick, {q}?"]
 VQA_RESPONSES = ["Let me look.", "Let me check the picture.", "Looking at it now.", "Good question, checking."]
 
 
@@ -1092,6 +1261,14 @@ CHAT = [
     ("how does this work?", "Describe a picture and I'll draw it; then ask for changes."),
     ("is this free?", "Yes, just ask for a picture."), ("cute!", "Glad you like it!"),
     ("what's your name?", "I'm DialogDraw."), ("that's not bad at all", "Thanks! Want any changes?"),
+    ("hey", "Hey! What should I draw for you?"), ("thank you so much", "You're welcome! Anything else?"),
+    ("this is so cool", "Glad you like it! Want to change anything?"),
+    ("good night", "Good night! Come back any time."),
+    ("what kinds of edits can you do?",
+     "I can recolor or swap things, remove objects, change backgrounds, restyle, crop, rotate and more."),
+    ("how are you?", "Doing great and ready to draw! What would you like?"),
+    ("you're the best", "Aw, thanks! What's next?"), ("omg yes", "Glad it worked out!"),
+    ("can you edit my photos too?", "Yes! Upload a picture and tell me what to change."),
 ]
 
 
@@ -1109,12 +1286,18 @@ CLARIFY_EDIT = ["change it to something else", "make it better", "hmm, fix it", 
                 "fix it", "can you fix it?", "improve it somehow", "tweak it a bit", "can you tweak it?",
                 "make it nicer please", "make it look better", "do something with it", "it's not quite there",
                 "hmm, something's off, fix it", "can you make it better?", "it could be nicer",
-                "I'm not happy with it, change it", "modify it"]
+                "I'm not happy with it, change it", "modify it",
+                "change it up", "meh, make it better",
+                "I don't love it, can you change something?", "it's missing something", "make it cooler",
+                "can you make it more fun?", "improve this", "spice it up", "it's boring, fix it"]
 CLARIFY_NEW = ["draw something", "make me a picture", "can you draw?", "I want an image", "make art",
                "draw a thing", "create something for me", "picture please", "make an image", "I need a drawing",
                "can you draw something for me?", "draw please", "an image please", "picture pls",
                "could you draw me something?", "a picture, please", "make something", "draw me anything",
-               "I'd like a picture", "give me an image", "let's draw", "I want a drawing", "generate something"]
+               "I'd like a picture", "give me an image", "let's draw", "I want a drawing", "generate something",
+               "draw me something cool", "can you make a picture?", "I want you to draw", "make me an image",
+               "can I get a picture?", "draw something for me please",
+               "I'd like you to make some art", "paint something"]
 CLARIFY_EDIT_RESPONSES = ["What would you like me to change: the colors, the style, or something in the scene?",
                           "Sure! What exactly should I change?", "Which part should change, and how?",
                           "Happy to. What should be different?"]
@@ -1133,7 +1316,10 @@ UNDO = ["undo", "undo that", "undo the last change", "go back one step", "revert
         "back to how it was", "nope, undo", "put it back the way it was", "step back", "undo please",
         "ctrl z", "cmd+z", "revert the last edit", "nevermind that change, go back", "back to the previous version",
         "step back one", "undo the last edit", "scrap that change", "reverse that", "roll it back", "ctrl-z please",
-        "no, go back to before", "that last change was a mistake, undo it", "revert the last change"]
+        "no, go back to before", "that last change was a mistake, undo it", "revert the last change",
+        "go back a step", "oops, undo", "no wait, take that last change back", "hmm no, go back one",
+        "ugh, undo", "let's undo that change", "don't like that, go back a step",
+        "back one step please", "that made it worse, take it back"]
 UNDO_RESPONSES = ["Undone.", "Back to the previous version.", "Okay, reverted the last change."]
 
 
@@ -1147,12 +1333,18 @@ REVERT = ["go back to #{k}", "go back to the {ord} one", "restore image #{k}", "
           "bring back #{k}", "I preferred #{k}, go back to it", "make #{k} the current one again",
           "can we go back to the {ord} one?", "back to #{k}", "restore the {ord} version", "revert to image #{k}",
           "#{k} was better, use that", "let's go back to the {ord} picture", "work on #{k} again",
-          "return to the {ord} image", "pick #{k} up again"]
+          "return to the {ord} image", "pick #{k} up again",
+          "can I have #{k} back?", "let's use the {ord} one again", "return to #{k}",
+          "switch to #{k} again", "revert back to #{k}", "take me back to the {ord} picture",
+          "I liked the {ord} one more, go back to it", "continue from #{k}"]
 REVERT_ORIGINAL = ["the original was better, bring it back", "go back to the original", "restore the original",
                    "back to the original please", "revert to the original", "I want the original back",
                    "return to the original image", "use the original again", "let's go back to the very first one",
                    "bring back the original picture", "restore the original image",
-                   "can we go back to the original?"]
+                   "can we go back to the original?",
+                   "take me back to the original", "start over from the original", "original please",
+                   "revert everything back to the original", "let's go back to the first version",
+                   "reset it to the original", "I want the very first image back"]
 REVERT_RESPONSES = ["Back to #{k}.", "Image #{k} is current again.", "Returning to #{k}."]
 
 
@@ -1174,11 +1366,12 @@ TEMPLATES: dict[str, IntentTemplate] = {
     "canny2image": IntentTemplate(_controlled(CANNY, detail=True), weight=0.6, **_edit),
     "depth2image": IntentTemplate(_controlled(DEPTH), weight=0.6, **_edit),
     "blend": IntentTemplate(blend, ref_style=None, weight=1.5, min_images=2, opening_upload=0.0, **_edit),
-    # restyle
-    "img2img": IntentTemplate(img2img, weight=1.0, **_edit),
-    "style_anime": IntentTemplate(preset("style_anime"), weight=0.6, **_edit),
-    "style_watercolor": IntentTemplate(preset("style_watercolor"), weight=0.6, **_edit),
-    "style_sketch": IntentTemplate(preset("style_sketch"), weight=0.6, **_edit),
+    # restyle. img2img outweighs the three presets together: the presets are a rule on a few
+    # words, learnt from few turns, and an unseen style word must default to img2img
+    "img2img": IntentTemplate(img2img, weight=1.5, **_edit),
+    "style_anime": IntentTemplate(preset("style_anime"), weight=0.5, **_edit),
+    "style_watercolor": IntentTemplate(preset("style_watercolor"), weight=0.5, **_edit),
+    "style_sketch": IntentTemplate(preset("style_sketch"), weight=0.5, **_edit),
     "variation": IntentTemplate(variation, weight=0.7, **_edit),
     # edit
     "instruct_edit": IntentTemplate(instruct_edit, weight=1.2, **_edit),

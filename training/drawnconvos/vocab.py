@@ -70,6 +70,25 @@ STYLES = [
     "chiaroscuro", "baroque painting", "trompe-l'oeil", "plein air painting", "bauhaus poster", "art deco",
     "gouache", "pastel drawing", "linocut", "mosaic", "graffiti", "minimalist line art",
     "retro 80s poster", "fantasy illustration", "children's book illustration", "isometric",
+    # More styles than the presets have words: the model must learn that any style other than a
+    # preset's few words is plain img2img, which a short list teaches only for its own members.
+    "synthwave", "pointillism", "expressionist painting", "surrealist painting", "renaissance fresco",
+    "byzantine icon", "persian miniature", "aboriginal dot painting", "batik", "embroidery",
+    "cross-stitch", "origami", "needle felting", "stop-motion", "voxel art",
+    "glitch art", "pop surrealism", "cel animation", "rubber hose cartoon", "disney renaissance style",
+    "pixar style", "impasto painting", "lego style", "paper quilling", "collage",
+    "risograph print", "screen print", "halftone comic", "encaustic painting", "etching",
+    "engraving", "blueprint", "technical drawing", "architectural rendering", "tattoo flash",
+    "psychedelic poster", "grunge", "steampunk illustration", "cyberpunk digital art", "solarpunk",
+    "dieselpunk", "gothic", "rococo painting", "romanticism", "hudson river school",
+    "dutch golden age painting", "fauvism", "dadaism", "de stijl", "constructivist poster",
+    "soviet propaganda poster", "mid-century modern", "70s album cover", "polaroid photo", "cinematic still",
+    "tilt-shift photo", "double exposure", "long exposure photo", "infrared photo", "lomography",
+    "matte painting", "concept art", "digital painting", "vector art", "flat design",
+    "kawaii chibi", "tarot card", "medieval manuscript", "egyptian hieroglyph style", "mayan mural",
+    "gongbi painting", "korean minhwa", "mexican folk art", "talavera pottery pattern", "russian lacquer art",
+    "scandinavian folk art", "celtic knotwork", "art brut", "naive art", "neon sign",
+    "chalk art on a sidewalk", "sand art", "ice sculpture", "bronze statue", "marble sculpture",
 ]
 
 # what users exclude ("no people"): negative-prompt terms
