@@ -322,7 +322,6 @@ EDIT_FREE = ["make the {noun} smile", "make the {noun} look surprised", "make th
              "make the {noun} fly", "make the {noun} look tired", "have the {noun} wink",
              "make the {noun} stand up",
              "have the {noun} lie down",
-
              "have the {noun} take a bow"]
 EDIT_ASK = ["{edit}", "can you {edit}?", "please {edit}", "now {edit}", "{edit} pls",
             "could you {edit}", "let's {edit}", "I'd like you to {edit}", "ok now {edit}",
@@ -378,8 +377,6 @@ INPAINT_MATERIAL = ["turn {target} into {look}", "make {target} out of {look}",
                     "I want {target} to look like {look}", "make {target} from {look}",
                     "build {target} out of {look}", "rebuild {target} in {look}", "give {target} a {look} surface",
                     "change the material of {target} to {look}", "have {target} made of {look}",
-
-
                     "give {target} the look of {look}",
                     "make {target} look like real {look}", "can you make {target} out of {look}?",
                     "what if {target} were made of {look}?"]
@@ -427,7 +424,6 @@ REPLACE = ["replace {target} with {new}", "swap {target} for {new}", "put {new} 
            "replace {target} with {new} please", "swap {target} out for {new}", "use {new} in place of {target}",
            "put {new} instead of {target}", "could you swap {target} for {new}?", "{new} instead of {target}",
            "trade {target} for {new}",
-
            "I'd rather have {new} than {target}", "make {target} into {new}",
            "{target} -> {new}", "replace {target}, use {new} instead",
            "can {target} be {new} instead?"]
@@ -898,7 +894,6 @@ REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent 
                      "give me the {noun} as a png cutout", "can you cut out the {noun}?",
                      "separate the {noun} from the background", "I want just the {noun}, no background",
                      "make the {noun} a sticker",
-
                      "isolate the {noun} from everything else", "extract the {noun} onto transparency",
                      "keep just the {noun}, make the rest transparent",
                      "png of just the {noun} please"]
@@ -1055,7 +1050,6 @@ DEPTH = ["keep the same layout but make it {desc}", "same composition and depth,
          "use the geometry of this scene for {desc}",
          "match the layout of this and make {desc}",
          "same scene layout, but {desc}",
-
          "reuse this layout for {desc}", "make {desc} with the same depth and composition",
          "preserve the 3d layout and make {desc}"]
 CONTROL_RESPONSES = ["Drawing {subject} on that structure.", "Here is {subject}, following your picture.",
@@ -1100,8 +1094,6 @@ BLEND3 = ["blend {a}, {b} and {c}", "mix {a}, {b} and {c} together", "combine {a
           "blend {a}, {b} and {c} together", "merge {a} with {b} and {c}", "mix {a}, {b} and {c} into one",
           "put {a}, {b} and {c} together",
           "can you merge {a}, {b} and {c}?",
-
-
           "I want {a}, {b} and {c} blended"]
 BLEND_REF = ["#{k}", "image {k}", "the {ord} one", "the {ord} picture", "picture #{k}", "image #{k}",
              "the {ord} image"]
@@ -1158,7 +1150,6 @@ ADD_CAPTION = ["add a caption saying {q}", "caption it with {q}", "give it the c
                "caption it {q}", "add a caption: {q}", "give it a caption that says {q}", "caption this with {q}",
                "caption it as {q}", "add a caption reading {q}", "write a caption: {q}", "use {q} as the caption",
                "slap a caption on it: {q}", "the caption should be {q}", "can you caption it {q}?",
-
                "can you add a caption that says {q}?", "I want a caption saying {q}"]
 ADD_MEME = ["make it a meme that says {q}", "meme it: {q}", "turn it into a meme with {q}",
             "add meme text {q}", "make a meme with the text {q}", "meme caption {q}",
@@ -1166,8 +1157,6 @@ ADD_MEME = ["make it a meme that says {q}", "meme it: {q}", "turn it into a meme
             "put meme text on it: {q}", "make a meme out of it with {q}", "meme it with the text {q}",
             "make it a meme, text {q}", "use it for a meme that says {q}", "can you meme it? {q}",
             "add {q} meme style",
-
-
             "meme format, {q}"]
 TEXT_POSITION = [(" at the top", "top"), (" at the bottom", "bottom"), (" in the middle", "center"),
                  (" in the center", "center"), (" across the top", "top"), (" along the bottom", "bottom")]
