@@ -4,6 +4,7 @@ held-out TEST phrasings and words, byte-for-byte reproducibility."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -135,6 +136,34 @@ def test_test_phrasings_and_words_are_held_out(dataset):
                     if t["role"] == "assistant" and t["gold"]["intent"] == "text2image"]
     train_only = [n for n in vocab.pool(vocab.NOUNS, "sft") if " " in n]  # multi-word nouns are unambiguous
     assert test_prompts and not any(n in p for p in test_prompts for n in train_only)
+
+
+def _phrasing_lists():
+    """Every list of phrasings in ``templates`` (in dicts too), as (name, texts); a list of
+    tuples counts by each tuple's first member, the text."""
+    for name, value in vars(templates).items():
+        for key, items in value.items() if isinstance(value, dict) else [(None, value)]:
+            if isinstance(items, list) and items and all(isinstance(x, (str, tuple)) and x for x in items):
+                texts = [x if isinstance(x, str) else x[0] for x in items]
+                if all(isinstance(t, str) for t in texts):
+                    yield name if key is None else f"{name}[{key}]", texts
+
+
+def test_no_training_phrasing_is_a_test_phrasing_reworded():
+    """Held-out positions keep TEST's phrasings unseen only if the training side has nothing
+    with the same words ("take {x} out" / "take out {x}"); slot-only fragments are exempt."""
+    def words(text: str) -> frozenset[str]:
+        return frozenset(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", " ", text.lower())))
+
+    checked, shared = 0, []
+    for name, texts in _phrasing_lists():
+        train = {words(t): t for i, t in enumerate(texts) if not vocab.is_held_out(i) and words(t)}
+        for i, text in enumerate(texts):
+            if vocab.is_held_out(i) and words(text):
+                checked += 1
+                if words(text) in train:
+                    shared.append((name, train[words(text)], text))
+    assert checked > 300 and not shared
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(registry, tmp_path):

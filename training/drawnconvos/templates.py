@@ -420,7 +420,7 @@ REPLACE = ["replace {target} with {new}", "swap {target} for {new}", "put {new} 
            "exchange {target} for {new}", "{target} should be {new} instead",
            "can you replace {target} with {new}?", "i want {new} in place of {target}",
            "substitute {new} for {target}", "swap {target} with {new}", "change {target} into {new}",
-           "instead of {target}, put {new}", "replace {target} and use {new}", "turn {target} into {new}",
+           "lose {target} and have {new} there instead", "replace {target} and use {new}", "turn {target} into {new}",
            "replace {target} with {new} please", "swap {target} out for {new}", "use {new} in place of {target}",
            "put {new} instead of {target}", "could you swap {target} for {new}?", "{new} instead of {target}",
            "trade {target} for {new}",
@@ -445,7 +445,7 @@ def replace_object(ctx: Ctx) -> Request:
 
 # ----- remove_object: take something out -----
 
-REMOVE = ["remove {target}", "get rid of {target}", "take out {target}", "erase {target}", "delete {target}",
+REMOVE = ["remove {target}", "get rid of {target}", "scrub {target} out of the scene", "erase {target}", "delete {target}",
           "can you remove {target}?", "{target} has to go", "take {target} out of the picture",
           "make {target} disappear", "remove {target} from the scene", "please erase {target}",
           "wipe {target} out", "lose {target}", "I don't want {target} in the picture anymore, remove it",
@@ -484,7 +484,7 @@ UPSCALE = ["upscale it", "make it bigger", "can I get a higher resolution versio
            "give me the hi-res version", "upsample it", "I need a bigger version of this", "blow it up",
            "make it print quality", "upscale it for me"]
 UPSCALE_FACTOR = [(" 4x", 4), (" four times", 4), (" by 4", 4), (" 2x", 2), (" double size", 2), (" x2", 2),
-                  (" to 200%", 2), (" times four", 4)]
+                  (" to 200%", 2), (" to four times its size", 4)]
 UPSCALE_RESPONSES = ["Upscaling it now.", "Here's a bigger version.", "Enlarged.", "Higher resolution coming up."]
 
 
@@ -519,7 +519,7 @@ ADJUST = ["make it {amount}{word}", "{amount}{word} please", "can you make it {a
           "I'd like it {amount}{word}", "it should be {amount}{word}", "make the image {amount}{word}",
           "could it be {amount}{word}", "needs to be {amount}{word}", "{amount}{word}",
           "go {amount}{word}", "make the picture {amount}{word}", "it's too dull, {amount}{word}",
-          "{amount}{word}, please", "could you make it {amount}{word}?", "make this {amount}{word}",
+          "{amount}{word} would be nice", "could you make it {amount}{word}?", "make this {amount}{word}",
           "i want it {amount}{word}", "it needs to be {amount}{word}", "can it be {amount}{word}?",
           "make the whole thing {amount}{word}", "try it {amount}{word}", "let's make it {amount}{word}",
           "adjust it to be {amount}{word}", "make the photo {amount}{word}", "turn it {amount}{word}",
@@ -583,7 +583,7 @@ FILTERS = {
              "blur this picture",
              "make it all blurry", "add some blur", "blur the picture",
              "soften it with a blur", "blurry version please"],
-    "sharpen": ["apply a sharpen filter", "run the sharpen filter on it", "sharpen filter please",
+    "sharpen": ["apply a sharpen filter", "run the sharpen filter on it", "could you put it through a sharpen filter?",
                 "use the sharpening filter", "put a sharpen filter on it", "sharpen filter, please",
                 "add a sharpen filter", "run a sharpening filter", "apply the sharpening filter",
                 "sharpen filter on the image", "can you run a sharpen filter?", "use a sharpen filter on it",
@@ -652,7 +652,7 @@ ROTATE = ["rotate it {angle} degrees {dir}", "turn it {angle}° {dir}", "rotate 
           "rotate {angle}° {dir} please", "can you turn it {angle} degrees {dir}?",
           "rotate this {angle} degrees {dir}", "spin the picture {angle}° {dir}", "rotate by {angle} {dir}",
           "turn it {dir} by {angle} degrees", "I need it rotated {angle} degrees {dir}",
-          "rotate it {dir} {angle} degrees", "tilt the image {angle}° {dir}", "give it a {angle} degree turn {dir}",
+          "could the picture go {angle} degrees {dir}?", "tilt the image {angle}° {dir}", "give it a {angle} degree turn {dir}",
           "could you rotate it {angle}° {dir}?",
           "spin it {dir} by {angle}°",
           "rotate the whole thing {angle} degrees {dir}", "give it a {angle}° rotation {dir}",
@@ -885,7 +885,7 @@ REMOVE_BG = ["remove the background", "cut out the subject", "make the backgroun
              "remove the bg", "transparent bg please", "can you cut it out?",
              "background remover please", "i need this without a background", "drop the background",
              "turn it into a transparent png", "clear the background to transparent", "png cutout please"]
-REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent background", "cut the {noun} out",
+REMOVE_BG_SUBJECT = ["cut out the {noun}", "isolate the {noun} on a transparent background", "lift the {noun} off its background",
                      "remove everything except the {noun}", "make a transparent cutout of the {noun}",
                      "cut the {noun} out for me", "cut the {noun} out of the picture",
                      "just the {noun} on a transparent background", "make a sticker of the {noun}",
@@ -1301,7 +1301,7 @@ def clarify(ctx: Ctx) -> Request:
 
 
 UNDO = ["undo", "undo that", "undo the last change", "go back one step", "revert that", "take that back",
-        "I liked it better before", "ctrl+z", "that's worse, undo it", "cancel the last edit",
+        "I liked it better before", "nope, roll that back", "that's worse, undo it", "cancel the last edit",
         "back to how it was", "nope, undo", "put it back the way it was", "step back", "undo please",
         "ctrl z", "cmd+z", "revert the last edit", "nevermind that change, go back", "back to the previous version",
         "step back one", "undo the last edit", "scrap that change", "reverse that", "roll it back", "ctrl-z please",
