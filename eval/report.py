@@ -103,8 +103,28 @@ def _intent_markdown(report: dict[str, Any], title: str, plots: list[str]) -> st
     lines += ["", "## Per intent", "", "| gold intent | correct | total | accuracy |", "|---|---|---|---|"]
     for intent, row in sorted(report["per_intent"].items()):
         lines.append(f"| {intent} | {row['correct']} | {row['total']} | {row['accuracy']:.3f} |")
+    lines += _mistakes_markdown(report.get("records", []))
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _mistakes_markdown(records: list[dict[str, Any]], top: int = 12) -> list[str]:
+    """The most frequent (gold, predicted) confusions, each with one request it came from:
+    where the data or the model needs work, in the user's own words."""
+    wrong: dict[tuple[str, str], list[str]] = {}
+    for r in records:
+        if r["pred_intent"] != r["gold_intent"]:
+            wrong.setdefault((r["gold_intent"], r["pred_intent"]), []).append(r.get("request", ""))
+    if not wrong:
+        return []
+    ranked = sorted(wrong.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))[:top]
+    lines = ["", f"## Most common mistakes ({sum(map(len, wrong.values()))} of {len(records)} turns wrong)", "",
+             "| gold | predicted | turns | for example |", "|---|---|---|---|"]
+    for (gold, pred), requests in ranked:
+        example = requests[0].replace("|", "\\|").replace("\n", " ")
+        example = example if len(example) <= 100 else example[:99] + "…"
+        lines.append(f"| {gold} | {pred or '(no intent)'} | {len(requests)} | {example} |")
+    return lines
 
 
 def _per_intent_plot(report: dict[str, Any], path: Path) -> Path:

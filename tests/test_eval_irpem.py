@@ -42,6 +42,9 @@ def test_scripted_run_scores_and_writes_every_report_file(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["isa"] == 0.75
     md = (tmp_path / "report.md").read_text()
     assert "| IRPEM | 0.750 | 1.000 | 1.000 |" in md and "SFT+DPO (paper)" in md
+    # the one misread turn is listed with the request it answered
+    assert "## Most common mistakes (1 of 4 turns wrong)" in md
+    assert "| instruct_edit | img2img | 1 | make it winter |" in md
     assert Image.open(tmp_path / "confusion_matrix.png").size[0] > 100
 
 

@@ -433,6 +433,7 @@ class CaseRecord:
     pred_intent: str
     param_total: float
     struct_total: float
+    request: str = ""  # the user turn answered, so a report can show what was misread
 
 
 @dataclass
@@ -488,8 +489,9 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
         c[1] += 1
         row = confusion.setdefault(gold_intent, {})
         row[pred_intent] = row.get(pred_intent, 0) + 1
+        request = next((t.text for t in reversed(case.context) if t.role == "user"), "")
         records.append(CaseRecord(case.dialogue_id, case.turn_index, gold_intent, pred_intent,
-                                  ps.total, ss.total))
+                                  ps.total, ss.total, request))
     n = len(records)
     return IntentReport(
         n=n,
