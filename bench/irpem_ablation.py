@@ -135,7 +135,7 @@ def main() -> int:
     shutil.copy2(compare / "per_intent_comparison.png", out / "per_intent_comparison.png")
     table = results_table(out)
     sft_records = [_load_json(path / "training.json") for path in sft_runs]
-    report = write_report(out, a, log, table, sft_records)
+    report = write_report(out, a, log, table, sft_records, sys.argv[1:])
     a.results.mkdir(parents=True, exist_ok=True)
     for name in ("report.md", "per_intent_comparison.png", "commands.sh", "stage_seconds.json"):
         shutil.copy2(out / name, a.results / name)
@@ -201,7 +201,8 @@ def results_table(out: Path) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str, sft_records: list[dict]) -> Path:
+def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str, sft_records: list[dict],
+                 argv: list[str]) -> Path:
     """report.md: the table, the plot, and the sizes as the training records have them (a
     stage made in an earlier run keeps its own settings). ``sft_records``: the SFT runs'
     ``training.json``, first to last."""
@@ -234,8 +235,9 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str, sft_r
              "", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in log.times.items()]
     lines += [f"| total | {sum(log.times.values()):.0f} |", "",
-              f"Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py --out "
-              f"{_shown(out)} --force`.", ""]
+              # the bench's own arguments: --out alone would re-make a different recipe
+              f"Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py "
+              f"{shlex.join([*argv, *([] if '--force' in argv else ['--force'])])}`.", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
