@@ -63,7 +63,7 @@ class IrpemSettings(_Strict):
     repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
     dialogue_turns: int = Field(default=8, ge=1, le=64)
     # "int8": dynamic int8 linear layers on CPU, the MLP output projections left float32
-    # (~2x faster per turn with SmolLM2, same intent accuracy as float32); ignored on GPU.
+    # (~2x faster per turn with SmolLM2, about float32's intent accuracy); ignored on GPU.
     # "none" keeps float32, bit-exact across runs.
     quantize: Literal["none", "int8"] = "int8"
     threads: int | None = Field(default=None, ge=1, le=256)

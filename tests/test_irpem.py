@@ -313,15 +313,19 @@ PLAIN_REQUESTS = [
 ]
 
 
-@pytest.mark.slow
-def test_the_shipped_adapter_understands_plain_requests(checkpoint):
-    """The default config's trained adapter, on requests a user would type: a regression
-    guard for the shipped model (the bare base gets most of these wrong)."""
+@pytest.fixture(scope="module")
+def shipped(checkpoint, registry):
+    """The default config's IRPEM: the shipped adapter, int8 on a CPU."""
     from engine.irpem.backend import TransformersIrpem
 
     settings = load_settings(DEFAULT_CONFIG)
-    registry = Registry.from_settings(settings)
-    shipped = TransformersIrpem(settings.irpem.model_copy(update={"base": str(checkpoint)}), registry, CACHE)
+    return TransformersIrpem(settings.irpem.model_copy(update={"base": str(checkpoint)}), registry, CACHE)
+
+
+@pytest.mark.slow
+def test_the_shipped_adapter_understands_plain_requests(shipped, registry):
+    """The default config's trained adapter, on requests a user would type: a regression
+    guard for the shipped model (the bare base gets most of these wrong)."""
     assert shipped.prompt_mode == "short"
     got = [registry.validate(shipped.propose(d, current)).intent for d, current, _ in PLAIN_REQUESTS]
     right = sum(g == want for g, (_, _, want) in zip(got, PLAIN_REQUESTS, strict=True))
@@ -329,31 +333,27 @@ def test_the_shipped_adapter_understands_plain_requests(checkpoint):
 
 
 @pytest.mark.slow
-def test_int8_keeps_the_shipped_adapter_close_to_float32(checkpoint):
+def test_int8_keeps_the_shipped_adapter_close_to_float32(shipped, registry):
     """int8 leaves the MLP output projections in float32: with them quantized too, the
     shipped adapter's next-token choices on its own answers matched float32's on only 78%
     of answer tokens here, and it lost ~3 points of intent accuracy on DrawnConvos TEST."""
     import torch
 
     from engine.irpem.backend import TransformersIrpem
+    from training.examples import PromptBuilder
 
-    settings = load_settings(DEFAULT_CONFIG)
-    registry = Registry.from_settings(settings)
-    irpem_settings = settings.irpem.model_copy(update={"base": str(checkpoint)})
-    exact = TransformersIrpem(irpem_settings.model_copy(update={"quantize": "none"}), registry, CACHE)
-    int8 = TransformersIrpem(irpem_settings, registry, CACHE)
-    assert int8.quantized
-    kinds = {type(m).__name__ for n, m in int8.model.named_modules() if n.endswith("down_proj")}
-    assert kinds == {"Linear"} and type(int8.model.model.layers[0].mlp.up_proj) is not torch.nn.Linear
-    tok = exact.tokenizer
+    exact = TransformersIrpem(shipped.settings.model_copy(update={"quantize": "none"}), registry, CACHE)
+    assert shipped.quantized
+    kinds = {type(m).__name__ for n, m in shipped.model.named_modules() if n.endswith("down_proj")}
+    assert kinds == {"Linear"} and type(shipped.model.model.layers[0].mlp.up_proj) is not torch.nn.Linear
+    builder = PromptBuilder(exact.tokenizer, registry, exact.prompt_mode, exact.dialogue_turns)
     same = total = 0
     for dialogue, current, _ in PLAIN_REQUESTS:
-        prompt = sum(encode_prompt(tok, build_messages(
-            registry, dialogue, current, max_turns=exact.dialogue_turns, mode=exact.prompt_mode)), [])
-        answer = tok(exact.propose(dialogue, current), add_special_tokens=False)["input_ids"]
+        prompt = builder.prompt_ids(dialogue, current)
+        answer = exact.tokenizer(exact.propose(dialogue, current), add_special_tokens=False)["input_ids"]
         ids = torch.tensor([prompt + answer])
         with torch.inference_mode():
-            picks = [m(input_ids=ids).logits[0, len(prompt) - 1:-1].argmax(-1) for m in (exact.model, int8.model)]
+            picks = [m(input_ids=ids).logits[0, len(prompt) - 1:-1].argmax(-1) for m in (exact.model, shipped.model)]
         same += int((picks[0] == picks[1]).sum())
         total += len(answer)
     assert same / total >= 0.9, f"int8 picks float32's next token on {same}/{total} answer tokens"
