@@ -161,6 +161,25 @@ def test_answer_loss_is_the_models_own_masked_loss(tiny_base):
     assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
 
 
+def test_a_bf16_sft_run_computes_its_loss_under_autocast(tiny_base, data, settings, registry, tmp_path,
+                                                         monkeypatch):
+    import torch
+
+    import training.sft as sft
+
+    seen = []
+    own = sft.answer_loss
+
+    def watched(model, inputs, num_items_in_batch=None):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return own(model, inputs, num_items_in_batch)
+
+    monkeypatch.setattr(sft, "answer_loss", watched)
+    sft.run_sft(sft.SftArguments(data=[data / "sft.jsonl"], out=tmp_path / "bf16", base=str(tiny_base),
+                                 max_steps=2, batch_size=2, precision="bf16", threads=1), settings, registry)
+    assert seen == [True, True]
+
+
 def test_sft_on_the_last_layers_only_and_dpo_from_the_bare_base(tiny_base, data, settings, registry, tmp_path):
     from safetensors import safe_open
 

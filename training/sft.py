@@ -76,7 +76,10 @@ def answer_only_trainer() -> type:
 
     class AnswerOnlySFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = answer_loss(model, inputs, num_items_in_batch)
+            # accelerate autocasts by wrapping model.forward; answer_loss calls the backbone
+            # directly, so without this context a bf16 run silently trained in float32
+            with self.accelerator.autocast():
+                loss = answer_loss(model, inputs, num_items_in_batch)
             return (loss, {}) if return_outputs else loss
 
     return AnswerOnlySFTTrainer
