@@ -161,17 +161,19 @@ def test_answer_loss_is_the_models_own_masked_loss(tiny_base):
     assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
 
 
-def test_a_bf16_sft_run_computes_its_loss_under_autocast(tiny_base, data, settings, registry, tmp_path,
-                                                         monkeypatch):
+def test_a_bf16_sft_run_computes_its_loss_under_autocast_on_padded_batches(tiny_base, data, settings, registry,
+                                                                           tmp_path, monkeypatch):
     import torch
 
     import training.sft as sft
+    from training.arguments import PAD_TO_MULTIPLE_OF
 
     seen = []
     own = sft.answer_loss
 
     def watched(model, inputs, num_items_in_batch=None):
-        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+                    and inputs["input_ids"].shape[1] % PAD_TO_MULTIPLE_OF == 0)
         return own(model, inputs, num_items_in_batch)
 
     monkeypatch.setattr(sft, "answer_loss", watched)

@@ -15,6 +15,8 @@ from training.lora import use_bf16
 
 T = TypeVar("T")
 
+PAD_TO_MULTIPLE_OF = 16
+
 
 def _base_type(annotation: Any) -> Any:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
@@ -66,6 +68,9 @@ def trainer_kwargs(args: Any, model: Any) -> dict[str, Any]:
         seed=args.seed,
         data_seed=args.seed,
         activation_checkpointing=False,  # transformers 5 name; trl defaults the old alias to True
+        # few distinct batch shapes: oneDNN builds bf16 kernels per shape, and with every
+        # length its own, SFT steps slowed from 2.7 to 3.9 s over a 950-step run
+        pad_to_multiple_of=PAD_TO_MULTIPLE_OF,
         bf16=str(model.dtype) == "torch.bfloat16" or use_bf16(args),
         use_cpu=not torch.cuda.is_available(),  # also what lets accelerate autocast bf16 on a CPU
     )
