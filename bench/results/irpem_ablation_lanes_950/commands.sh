@@ -1,0 +1,10 @@
+dialogdraw train data --out runs/abl_lanes/data --dialogues 10000 --seed 0
+dialogdraw train sft --data runs/abl_lanes/data/sft.jsonl --out runs/abl_lanes/adapters/sft --max-steps 950 --batch-size 8 --learning-rate 0.001 --seed 0 --logging-steps 25 --dialogue-turns 4 --threads 2
+( DIALOGDRAW_IRPEM__THREADS=1 dialogdraw train pairs --data runs/abl_lanes/data/rlhf.jsonl --adapter runs/abl_lanes/adapters/sft --out runs/abl_lanes/pairs/rlhf.jsonl --limit 300 --seed 0 ) &
+( DIALOGDRAW_IRPEM__THREADS=1 dialogdraw eval irpem --out runs/abl_lanes/runs/zero-shot --adapter none --data runs/abl_lanes/data/test.jsonl --limit 300 --seed 0 && DIALOGDRAW_IRPEM__THREADS=1 dialogdraw eval irpem --out runs/abl_lanes/runs/sft --adapter runs/abl_lanes/adapters/sft --data runs/abl_lanes/data/test.jsonl --limit 300 --seed 0 ) &
+wait
+( dialogdraw train dpo --sft-adapter runs/abl_lanes/adapters/sft --out runs/abl_lanes/adapters/sft-dpo --learning-rate 0.0002 --pairs runs/abl_lanes/pairs/rlhf.jsonl --epochs 1.0 --batch-size 4 --seed 0 --sft-weight 1.0 --logging-steps 5 --threads 1 && DIALOGDRAW_IRPEM__THREADS=1 dialogdraw eval irpem --out runs/abl_lanes/runs/sft-dpo --adapter runs/abl_lanes/adapters/sft-dpo --data runs/abl_lanes/data/test.jsonl --limit 300 --seed 0 ) &
+( dialogdraw train dpo --out runs/abl_lanes/adapters/dpo-only --learning-rate 0.0005 --dialogue-turns 4 --pairs runs/abl_lanes/pairs/rlhf.jsonl --epochs 1.0 --batch-size 4 --seed 0 --sft-weight 1.0 --logging-steps 5 --threads 1 && DIALOGDRAW_IRPEM__THREADS=1 dialogdraw eval irpem --out runs/abl_lanes/runs/dpo-only --adapter runs/abl_lanes/adapters/dpo-only --data runs/abl_lanes/data/test.jsonl --limit 300 --seed 0 ) &
+wait
+dialogdraw eval compare runs/abl_lanes/runs/zero-shot runs/abl_lanes/runs/sft runs/abl_lanes/runs/dpo-only runs/abl_lanes/runs/sft-dpo --names zero-shot SFT 'DPO only' SFT+DPO --out runs/abl_lanes/compare
+dialogdraw eval compare runs/abl_lanes/runs/sft runs/abl_lanes/runs/sft-dpo --names SFT SFT+DPO --out runs/abl_lanes/compare-dpo
