@@ -7,15 +7,15 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock
+
 log = logging.getLogger(__name__)
 
 MARKER = "dialogdraw-built.txt"
-_lock = threading.Lock()
 
 
 def is_built(path: Path, version: str) -> bool:
@@ -27,14 +27,17 @@ def build_once(target: Path, version: str, build: Callable[[Path], None], what: 
     """Return ``target``, first running ``build(tmpdir)`` if it is missing or was built for
     another ``version``. The build happens in a temporary sibling that is renamed into
     place, so a crash never leaves a half-built directory that looks complete, and
-    concurrent builders (threads or processes) end with one good copy."""
+    concurrent builders (threads or processes) end with one good copy, built once."""
     target = Path(target)
     if is_built(target, version):
         return target
-    with _lock:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A file lock, not a thread lock: two processes started at once (bot and a CLI) used to
+    # both build, and one moved the other's finished copy aside while it was being loaded.
+    # The lock file stays: deleting it would let a third process lock a fresh inode.
+    with FileLock(target.parent / f".{target.name}.lock"):
         if is_built(target, version):
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             started = time.perf_counter()

@@ -36,6 +36,47 @@ def models(settings):
 # ----- tiny builders -----
 
 
+def _entries(folder: Path) -> list[str]:
+    """What a build left in ``folder``, less the lock files that are meant to stay."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
+def _slow_build(out: Path) -> None:
+    # module level, so a spawned process can run it; the log counts builds across processes
+    with open(out.parent / "builds.log", "a") as log:
+        log.write(f"{os.getpid()}\n")
+    time.sleep(1.0)
+    (out / "weights.bin").write_bytes(b"x" * 1024)
+
+
+def _build_in_process(target: str, ready, go) -> None:
+    ready.set()
+    go.wait(30)
+    built = cachedir.build_once(Path(target), "v1", _slow_build, "slow thing")
+    assert (built / "weights.bin").stat().st_size == 1024
+
+
+def test_build_once_across_processes(tmp_path):
+    """Two processes that start at once (the bot and a CLI on a fresh machine) build once and
+    both find a complete copy; before the file lock, one moved the other's copy aside."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    readies = [ctx.Event() for _ in range(2)]
+    procs = [ctx.Process(target=_build_in_process, args=(str(tmp_path / "thing"), r, go))
+             for r in readies]
+    for proc in procs:
+        proc.start()
+    assert all(r.wait(60) for r in readies)
+    go.set()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    assert len((tmp_path / "builds.log").read_text().split()) == 1
+    assert _entries(tmp_path) == ["builds.log", "thing"]
+
+
 def test_ensure_tiny_builds_once(tmp_path, monkeypatch):
     calls: list[Path] = []
     real = tiny_models.BUILDERS["swin2sr"]
@@ -44,7 +85,7 @@ def test_ensure_tiny_builds_once(tmp_path, monkeypatch):
     second = tiny_models.ensure_tiny("swin2sr", tmp_path)
     assert first == second == tmp_path / "swin2sr" and len(calls) == 1
     assert (first / "config.json").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["swin2sr"]  # no temp dirs left
+    assert _entries(tmp_path) == ["swin2sr"]  # no temp dirs left
 
 
 def test_ensure_tiny_crash_leaves_nothing(tmp_path, monkeypatch):
@@ -55,7 +96,7 @@ def test_ensure_tiny_crash_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setitem(tiny_models.BUILDERS, "swin2sr", broken)
     with pytest.raises(RuntimeError):
         tiny_models.ensure_tiny("swin2sr", tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert _entries(tmp_path) == []
 
 
 def test_ensure_tiny_rebuilds_stale_version(tmp_path, monkeypatch):
