@@ -9,11 +9,15 @@ the exact two-sided McNemar (sign) test's p-value; system runs get the same coun
 dialogues whose IEC went up or down. Intent runs also get the same count for parameters,
 on the turns where both runs chose the gold intent: a change that only sharpens the
 parameters (what DPO mostly does here) shows there even when intent accuracy is flat.
+Last, intent runs list where the changed turns went (gold intent, the baseline's answer, the
+run's answer): a run that moves a whole intent to a neighbour, as DPO on a few pairs does,
+shows up there as one line with a large count.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from math import comb
 from pathlib import Path
@@ -101,6 +105,24 @@ def paired_intent(base: dict[str, Any], other: dict[str, Any]) -> Paired:
     return Paired(len(shared), better, worse, sign_test(better, worse))
 
 
+def intent_moves(base: dict[str, Any], other: dict[str, Any], top: int = 8) -> dict[str, list[dict]]:
+    """The most common (gold, baseline answer -> this run's answer) among the turns this run
+    broke and among those it fixed, matched by (dialogue, turn)."""
+    def answers(report: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
+        return {(r["dialogue_id"], r["turn_index"]): (r["gold_intent"], r["pred_intent"])
+                for r in report.get("records", [])}
+
+    a, b = answers(base), answers(other)
+    moves: dict[str, Counter] = {"broken": Counter(), "fixed": Counter()}
+    for k in a.keys() & b.keys():
+        (gold, was), (_, now) = a[k], b[k]
+        if (was == gold) != (now == gold):
+            moves["broken" if was == gold else "fixed"][(gold, was, now)] += 1
+    return {kind: [{"gold": g, "was": w, "now": n, "turns": c}
+                   for (g, w, n), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+            for kind, counts in moves.items()}
+
+
 def paired_parameters(base: dict[str, Any], other: dict[str, Any]) -> Paired:
     """Per-turn parameter score of two runs on the turns where both chose the gold intent
     (elsewhere parameters are not comparable); equal scores are left out."""
@@ -145,6 +167,7 @@ def compare(runs: list[Run]) -> dict[str, Any]:
             row["paired"] = pair(base.report, run.report).as_dict()
             if kind == "intent":
                 row["paired_parameters"] = paired_parameters(base.report, run.report).as_dict()
+                row["moves"] = intent_moves(base.report, run.report)
         rows.append(row)
     result: dict[str, Any] = {"kind": kind, "baseline": base.name, "runs": rows}
     if len({r["data"] for r in rows}) > 1:
@@ -203,6 +226,7 @@ def _markdown(result: dict[str, Any], plot: str) -> str:
         for intent, accs in result["per_intent"].items():
             lines.append(f"| {intent} | " + " | ".join("—" if accs[n] is None else f"{accs[n]:.3f}"
                                                       for n in names) + " |")
+        lines += _moves_rows(result)
     lines += ["", f"![comparison]({plot})", ""]
     return "\n".join(lines)
 
@@ -210,6 +234,18 @@ def _markdown(result: dict[str, Any], plot: str) -> str:
 def _paired_rows(result: dict[str, Any], key: str) -> list[str]:
     return [f"| {row['name']} | {p['shared']} | {p['better']} | {p['worse']} | {p['p_value']:.3g} |"
             for row in result["runs"][1:] for p in [row[key]]]
+
+
+def _moves_rows(result: dict[str, Any]) -> list[str]:
+    lines = ["", "## Where the changed turns went", "",
+             f"The commonest changes against {result['baseline']}; one line with many turns means a "
+             "whole intent moved.", "",
+             "| run | change | gold intent | was | now | turns |", "|---|---|---|---|---|---|"]
+    for row in result["runs"][1:]:
+        for kind in ("broken", "fixed"):
+            lines += [f"| {row['name']} | {kind} | {m['gold']} | {m['was']} | {m['now']} | {m['turns']} |"
+                      for m in row["moves"][kind]]
+    return lines
 
 
 def _per_intent_bars(result: dict[str, Any], path: Path) -> Path:

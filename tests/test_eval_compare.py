@@ -56,6 +56,10 @@ def test_intent_comparison_counts_fixed_and_broken_turns(tmp_path):
     assert dpo_row["paired"] == {"shared": 4, "better": 2, "worse": 1, "p_value": pytest.approx(1.0)}
     assert result["per_intent"]["img2img"] == {"sft": 0.0, "sft+dpo": 1.0}
     assert result["per_intent"]["undo"] == {"sft": 1.0, "sft+dpo": 0.0}
+    assert dpo_row["moves"] == {
+        "broken": [{"gold": "undo", "was": "undo", "now": "revert", "turns": 1}],
+        "fixed": [{"gold": "img2img", "was": "chat", "now": "img2img", "turns": 1},
+                  {"gold": "vqa", "was": "chat", "now": "vqa", "turns": 1}]}
     assert "warning" not in result
 
     files = write_comparison(result, runs, tmp_path / "cmp")
@@ -64,6 +68,22 @@ def test_intent_comparison_counts_fixed_and_broken_turns(tmp_path):
     assert "| sft+dpo | 4 | 0.750 (+0.250) | 0.750 (+0.250) | 1.000 (+0.000) |" in md
     assert "| sft+dpo | 4 | 2 | 1 | 1 |" in md
     assert "| img2img | 0.000 | 1.000 |" in md
+    assert "| sft+dpo | broken | undo | undo | revert | 1 |" in md
+
+
+def test_moves_group_a_whole_intent_that_moved(tmp_path):
+    """Three clarify turns that all became chat are one line; a turn wrong in both runs
+    (even if its wrong answer changed) is not a move."""
+    verdicts = {("d1", 1): ("clarify", "clarify"), ("d2", 1): ("clarify", "clarify"),
+                ("d3", 1): ("clarify", "clarify"), ("d4", 1): ("remove_object", "remove_object"),
+                ("d5", 1): ("pan", "adjust")}
+    after = {**{k: ("clarify", "chat") for k in list(verdicts)[:3]},
+             ("d4", 1): ("remove_object", "remove_background"), ("d5", 1): ("pan", "outpaint")}
+    result = compare(load_runs([_intent_run(tmp_path / "a", verdicts), _intent_run(tmp_path / "b", after)]))
+    assert result["runs"][1]["moves"] == {
+        "broken": [{"gold": "clarify", "was": "clarify", "now": "chat", "turns": 3},
+                   {"gold": "remove_object", "was": "remove_object", "now": "remove_background", "turns": 1}],
+        "fixed": []}
 
 
 def test_parameters_are_paired_only_where_both_runs_chose_the_gold_intent(tmp_path):
