@@ -17,7 +17,7 @@ from bot.store.jobqueue import DbJobQueue
 from engine.config import Settings
 from engine.registry import Registry
 from engine.runtime import Engine
-from engine.worker import Worker
+from engine.worker import Worker, worker_alive
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ async def embedded(settings: Settings, engine: Engine | None = None) -> AsyncIte
         db, images, max_attempts=settings.queue.max_attempts,
         position_interval=settings.bot.status_interval_seconds,
     )
-    resumed = await queue.recover()
+    # A second process on this database (a `dialogdraw chat` beside the bot) must not take
+    # over the jobs the first is running: only the jobs of dead workers are put back.
+    resumed = await queue.recover(alive=worker_alive)
     if resumed:
         log.info("resuming %d job(s) left unfinished by an earlier process", resumed)
     registry = engine.registry if engine else Registry.from_settings(settings)

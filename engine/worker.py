@@ -31,11 +31,45 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.25
 
 
+def local_worker_id() -> str:
+    """This process's worker id: ``host:pid``, so another process on the host can tell
+    whether the worker behind a running job is still alive (``worker_alive``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_alive(worker_id: str) -> bool:
+    """Whether ``worker_id`` names a live Python process on this host, other than this one.
+
+    False for other hosts and other id formats: nothing here can tell, and recovering their
+    jobs is what a single-host start-up did before. This process's own pid counts as dead: a
+    container restarted with the same hostname and pid 1 left those jobs behind. A pid that
+    the system reused for a non-Python process counts as dead too."""
+    host, _, pid_text = worker_id.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    pid = int(pid_text)
+    cmdline = f"/proc/{pid}/cmdline"
+    if os.path.exists("/proc/self/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                args = f.read().lower()
+        except OSError:
+            return False
+        return b"python" in args or b"dialogdraw" in args
+    try:  # no /proc (macOS): existence is all we can learn
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Worker:
     def __init__(self, queue: JobQueue, engine: Engine, worker_id: str | None = None) -> None:
         self.queue = queue
         self.engine = engine
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or local_worker_id()
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dialogdraw-model")
         self.limits = engine.settings.limits
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,6 +18,7 @@ from bot.store.db import Database
 from bot.store.jobqueue import DbJobQueue
 from bot.store.models import Job
 from engine.queue import DialogueTurn, JobQueue, JobRequest, JobResult, ProgressEvent
+from engine.worker import local_worker_id, worker_alive
 
 
 def png(color: tuple[int, int, int]) -> bytes:
@@ -145,6 +149,46 @@ async def test_recover_only_the_named_workers(db, store):
     assert await queue.recover(worker_ids=["dead"]) == 1
     statuses = {j: (await repo.get_job(db, j)).status for j in (j1, j2)}
     assert sorted(statuses.values()) == ["queued", "running"]
+
+
+@pytest.fixture
+def live_python():
+    """A live Python process on this host, as a second dialogdraw would be."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_worker_alive_tells_live_workers_from_dead_ones(live_python):
+    host = socket.gethostname()
+    assert worker_alive(f"{host}:{live_python.pid}")
+    assert not worker_alive(local_worker_id())  # a restarted container reuses its own pid
+    assert not worker_alive(f"elsewhere.example:{live_python.pid}")  # cannot tell: recover
+    assert not worker_alive("w1") and not worker_alive(f"{host}:x")
+    sleeper = subprocess.Popen(["sleep", "60"])  # a reused pid, not a Python process
+    try:
+        assert not worker_alive(f"{host}:{sleeper.pid}")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    live_python.kill()
+    live_python.wait()
+    assert not worker_alive(f"{host}:{live_python.pid}")
+
+
+async def test_recover_leaves_the_jobs_of_a_live_process_alone(db, store, live_python):
+    """A `dialogdraw chat` started beside a running bot on one database used to put the
+    bot's running job back in the queue, so it ran twice."""
+    queue = DbJobQueue(db, store)
+    host = socket.gethostname()
+    j_live = await enqueue(db, "A", "t1")
+    j_dead = await enqueue(db, "B", "t2")
+    assert (await queue.claim(f"{host}:{live_python.pid}")).job_id == j_live
+    assert (await queue.claim(f"{host}:999999999")).job_id == j_dead
+    assert await queue.recover(alive=worker_alive) == 1
+    assert (await repo.get_job(db, j_live)).status == "running"
+    assert (await repo.get_job(db, j_dead)).status == "queued"
 
 
 async def test_retry_until_attempts_are_spent(db, store):

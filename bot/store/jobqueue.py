@@ -28,7 +28,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, func, or_, select, true, update
@@ -277,11 +277,23 @@ class DbJobQueue:
         # Waiters learn of the end at once instead of at their next poll.
         await self.progress(ProgressEvent(job_id, "finished"))
 
-    async def recover(self, worker_ids: Iterable[str] | None = None) -> int:
+    async def recover(self, worker_ids: Iterable[str] | None = None, *,
+                      alive: Callable[[str], bool] | None = None) -> int:
         """Put back jobs left ``running`` by a process that died: queued again, or failed when
         their attempts are spent. Call it at start-up, before this process's workers run;
-        with several worker processes on one database, pass the ids of the dead ones only.
+        with several worker processes on one database, pass the ids of the dead ones only,
+        or ``alive`` (a worker id -> still running?) to leave the live ones' jobs alone.
         Returns how many jobs were queued again."""
+        if alive is not None:
+            async with self.db.session() as s:
+                running = (await s.scalars(
+                    select(Job.worker_id).where(Job.status == "running").distinct())).all()
+            named = None if worker_ids is None else set(worker_ids)
+            live = {w for w in running if w is not None and alive(w)}
+            if live:
+                log.info("leaving the running jobs of %d live worker(s) alone: %s",
+                         len(live), ", ".join(sorted(live)))
+            worker_ids = [w for w in running if w not in live and (named is None or w in named)]
         owned = Job.worker_id.in_(list(worker_ids)) if worker_ids is not None else true()
         async with self.db.write() as s:
             res = await s.execute(
