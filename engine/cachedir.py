@@ -48,11 +48,7 @@ def build_once(target: Path, version: str, build: Callable[[Path], None], what: 
                 stale = Path(tempfile.mkdtemp(prefix=f".{target.name}-stale-", dir=target.parent))
                 os.replace(target, stale / target.name)
                 shutil.rmtree(stale, ignore_errors=True)
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                if not is_built(target, version):  # another builder won with a good copy?
-                    raise
+            os.replace(tmp, target)
             log.info("built %s in %.1f s", what, time.perf_counter() - started)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
