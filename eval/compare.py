@@ -92,32 +92,33 @@ def sign_test(better: int, worse: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def _by_turn(report: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """An intent report's records by (dialogue, turn): how two runs' turns are matched."""
+    return {(r["dialogue_id"], r["turn_index"]): r for r in report.get("records", [])}
+
+
+def _right(record: dict[str, Any]) -> bool:
+    return record["gold_intent"] == record["pred_intent"]
+
+
 def paired_intent(base: dict[str, Any], other: dict[str, Any]) -> Paired:
     """Per-turn intent correctness of two runs, matched by (dialogue, turn)."""
-    def right(report: dict[str, Any]) -> dict[tuple[str, int], bool]:
-        return {(r["dialogue_id"], r["turn_index"]): r["gold_intent"] == r["pred_intent"]
-                for r in report.get("records", [])}
-
-    a, b = right(base), right(other)
+    a, b = _by_turn(base), _by_turn(other)
     shared = a.keys() & b.keys()
-    better = sum(1 for k in shared if b[k] and not a[k])
-    worse = sum(1 for k in shared if a[k] and not b[k])
+    better = sum(1 for k in shared if _right(b[k]) and not _right(a[k]))
+    worse = sum(1 for k in shared if _right(a[k]) and not _right(b[k]))
     return Paired(len(shared), better, worse, sign_test(better, worse))
 
 
 def intent_moves(base: dict[str, Any], other: dict[str, Any], top: int = 8) -> dict[str, list[dict]]:
     """The most common (gold, baseline answer -> this run's answer) among the turns this run
     broke and among those it fixed, matched by (dialogue, turn)."""
-    def answers(report: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
-        return {(r["dialogue_id"], r["turn_index"]): (r["gold_intent"], r["pred_intent"])
-                for r in report.get("records", [])}
-
-    a, b = answers(base), answers(other)
+    a, b = _by_turn(base), _by_turn(other)
     moves: dict[str, Counter] = {"broken": Counter(), "fixed": Counter()}
     for k in a.keys() & b.keys():
-        (gold, was), (_, now) = a[k], b[k]
-        if (was == gold) != (now == gold):
-            moves["broken" if was == gold else "fixed"][(gold, was, now)] += 1
+        if _right(a[k]) != _right(b[k]):
+            move = (a[k]["gold_intent"], a[k]["pred_intent"], b[k]["pred_intent"])
+            moves["broken" if _right(a[k]) else "fixed"][move] += 1
     return {kind: [{"gold": g, "was": w, "now": n, "turns": c}
                    for (g, w, n), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
             for kind, counts in moves.items()}
@@ -127,8 +128,8 @@ def paired_parameters(base: dict[str, Any], other: dict[str, Any]) -> Paired:
     """Per-turn parameter score of two runs on the turns where both chose the gold intent
     (elsewhere parameters are not comparable); equal scores are left out."""
     def scored(report: dict[str, Any]) -> dict[tuple[str, int], float]:
-        return {(r["dialogue_id"], r["turn_index"]): r["param_total"] for r in report.get("records", [])
-                if r["gold_intent"] == r["pred_intent"] and r.get("param_total") is not None}
+        return {k: r["param_total"] for k, r in _by_turn(report).items()
+                if _right(r) and r.get("param_total") is not None}
 
     a, b = scored(base), scored(other)
     shared = a.keys() & b.keys()
