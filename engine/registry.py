@@ -200,6 +200,9 @@ class Registry:
                 raise ValueError(f"pipeline id {inst.id!r} is reserved for a built-in intent")
             self.instances[inst.id] = inst
         self._inputs: dict[str, type[Inputs]] = {}
+        # a line costs pydantic schema generation (~2 ms); the "full" prompt asks for the
+        # whole catalog on every turn and every training example
+        self._catalog_lines: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "Registry":
@@ -258,18 +261,20 @@ class Registry:
 
     def catalog_text(self, enabled: list[str] | None = None) -> str:
         """The catalog as the IRPEM prompt shows it: one line per intent."""
-        lines = []
-        for i in self.intents(enabled):
-            model = self.inputs_model(i)
+        return "\n".join(self._catalog_line(i) for i in self.intents(enabled))
+
+    def _catalog_line(self, intent: str) -> str:
+        line = self._catalog_lines.get(intent)
+        if line is None:
             # the image input that defaults to the current one (the prompt's rules explain
             # it once for all) and inputs the instance's config already sets go unshown
             hide: set[str] = set()
-            if i not in BUILTINS:
-                hide = {*self.kind_of(i).image_fields[:1], *self.instances[i].defaults}
-            params = _param_summary(model, hide)
-            desc = BUILTINS[i].description if i in BUILTINS else self.description(i)
-            lines.append(f"- {i}({params}): {desc}")
-        return "\n".join(lines)
+            if intent not in BUILTINS:
+                hide = {*self.kind_of(intent).image_fields[:1], *self.instances[intent].defaults}
+            params = _param_summary(self.inputs_model(intent), hide)
+            desc = BUILTINS[intent].description if intent in BUILTINS else self.description(intent)
+            line = self._catalog_lines[intent] = f"- {intent}({params}): {desc}"
+        return line
 
     def output_schema(
         self,
