@@ -161,6 +161,44 @@ def test_answer_loss_is_the_models_own_masked_loss(tiny_base):
     assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
 
 
+def test_answer_loss_with_a_shared_prefix_is_the_loss_on_whole_examples(tiny_base):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.sft import answer_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    torch.manual_seed(2)
+    prefix = torch.randint(5, 500, (6,)).tolist()
+    rest = torch.randint(5, 500, (3, 10))
+    labels = rest.clone()
+    labels[:, :4] = -100
+    labels[1, 8:] = -100  # padded past its answer
+    attention = torch.ones_like(rest)
+    attention[1, 8:] = 0
+    whole = torch.cat([torch.tensor([prefix] * 3), rest], dim=1)
+    expected = model(input_ids=whole, attention_mask=torch.cat([torch.ones(3, 6, dtype=torch.long), attention], 1),
+                     labels=torch.cat([torch.full((3, 6), -100), labels], 1)).loss
+    got = answer_loss(model, {"input_ids": rest, "attention_mask": attention, "labels": labels}, prefix_ids=prefix)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.backward()
+    assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
+
+
+def test_a_full_prompt_run_with_a_shared_prefix_trains_on_the_rest_and_the_irpem_loads_it(
+        tiny_base, data, settings, registry, tmp_path):
+    from training.sft import SftArguments, run_sft
+
+    out = tmp_path / "full"
+    record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), prompt="full",
+                                  shared_prefix=True, max_steps=1, batch_size=2, threads=1), settings, registry)
+    irpem = _irpem(tiny_base, out, settings, registry)
+    assert irpem.prompt_mode == "full"
+    # examples are trained without the prefix the backend prefills once per enabled set
+    assert record["shared_prefix_tokens"] == irpem.prefix_token_count() > record["sequence_tokens"]["max"]
+    registry.validate(irpem.propose(_case().context, 1))
+
+
 def test_a_bf16_sft_run_computes_its_loss_under_autocast_on_padded_batches(tiny_base, data, settings, registry,
                                                                            tmp_path, monkeypatch):
     import torch
@@ -171,10 +209,10 @@ def test_a_bf16_sft_run_computes_its_loss_under_autocast_on_padded_batches(tiny_
     seen = []
     own = sft.answer_loss
 
-    def watched(model, inputs, num_items_in_batch=None):
+    def watched(model, inputs, num_items_in_batch=None, prefix_ids=None):
         seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
                     and inputs["input_ids"].shape[1] % PAD_TO_MULTIPLE_OF == 0)
-        return own(model, inputs, num_items_in_batch)
+        return own(model, inputs, num_items_in_batch, prefix_ids)
 
     monkeypatch.setattr(sft, "answer_loss", watched)
     sft.run_sft(sft.SftArguments(data=[data / "sft.jsonl"], out=tmp_path / "bf16", base=str(tiny_base),

@@ -40,6 +40,10 @@ class SftArguments(LoraArguments):
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate"})
     warmup_ratio: float = field(default=0.03, metadata={"help": "share of steps of linear warm-up"})
+    shared_prefix: bool = field(default=False, metadata={
+        "help": "run the system prefix once per step without gradient and let the batch attend to its KV "
+                "(as inference does), instead of in every example: what makes the long 'full' prompt "
+                "affordable on a CPU"})
     max_length: int = field(default=1024, metadata={"help": "longest example in tokens (longer ones are dropped)"})
     dialogue_turns: int | None = field(default=None, metadata={"help": "turns shown to the model; default: [irpem] dialogue_turns"})
     seed: int = field(default=0, metadata={"help": "seed of shuffling, LoRA init and dropout"})
@@ -48,7 +52,8 @@ class SftArguments(LoraArguments):
     config: str | None = field(default=None, metadata={"help": "config file (default: config.toml or $DIALOGDRAW_CONFIG)"})
 
 
-def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None,
+                prefix_ids: list[int] | None = None) -> Any:
     """Token-mean cross-entropy of the labelled (answer) positions, with the LM head applied
     to those positions only.
 
@@ -56,13 +61,25 @@ def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = No
     scores every position (plus entropy) in float32, which was half of a CPU step here.
     Answers are ~20% of an example's tokens, so this head is ~5x cheaper; the loss is the
     one the model's own ``labels=`` forward computes (tested).
+
+    ``prefix_ids``: the system prefix every example starts with, left out of ``inputs``. It
+    is run once per step, without gradient, and the batch attends to its KV, as the
+    backend's cached prefix does at inference. The loss is the same as on the whole
+    examples; only no gradient flows through the prefix's own activations.
     """
     import torch
 
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     backbone = getattr(causal_lm, causal_lm.base_model_prefix)
-    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                      use_cache=False).last_hidden_state
+    attention = inputs.get("attention_mask")
+    cache = None
+    if prefix_ids:
+        cache = _prefix_cache(backbone, prefix_ids, inputs["input_ids"])
+        if attention is None:
+            attention = torch.ones_like(inputs["input_ids"])
+        attention = torch.cat([attention.new_ones(attention.shape[0], len(prefix_ids)), attention], dim=1)
+    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=attention, past_key_values=cache,
+                      use_cache=cache is not None).last_hidden_state
     labels = inputs["labels"][:, 1:]
     mask = labels != -100
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][mask]).float()
@@ -70,8 +87,22 @@ def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = No
     return loss / (num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1))
 
 
-def answer_only_trainer() -> type:
-    """trl's ``SFTTrainer`` with ``answer_loss`` (no entropy/accuracy metrics, loss only)."""
+def _prefix_cache(backbone: Any, prefix_ids: list[int], batch_ids: Any) -> Any:
+    """The KV of ``prefix_ids`` (no gradient), repeated for each example of the batch."""
+    import torch
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=backbone.config)
+    with torch.no_grad():
+        backbone(input_ids=torch.tensor([prefix_ids], device=batch_ids.device), past_key_values=cache,
+                 use_cache=True)
+    cache.batch_repeat_interleave(batch_ids.shape[0])
+    return cache
+
+
+def answer_only_trainer(prefix_ids: list[int] | None = None) -> type:
+    """trl's ``SFTTrainer`` with ``answer_loss`` (no entropy/accuracy metrics, loss only);
+    ``prefix_ids``: the shared system prefix the dataset's examples leave out."""
     from trl import SFTTrainer
 
     class AnswerOnlySFTTrainer(SFTTrainer):
@@ -79,7 +110,7 @@ def answer_only_trainer() -> type:
             # accelerate autocasts by wrapping model.forward; answer_loss calls the backbone
             # directly, so without this context a bf16 run silently trained in float32
             with self.accelerator.autocast():
-                loss = answer_loss(model, inputs, num_items_in_batch)
+                loss = answer_loss(model, inputs, num_items_in_batch, prefix_ids)
             return (loss, {}) if return_outputs else loss
 
     return AnswerOnlySFTTrainer
@@ -107,11 +138,15 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     examples = [e for e in examples if len(e["input_ids"]) <= args.max_length]
     if not examples:
         raise ValueError(f"no training example in {', '.join(map(str, args.data))}")
+    prefix = builder.prefix_ids() if args.shared_prefix else []
+    if prefix:
+        examples = [_without_prefix(e, prefix) for e in examples]
     random.Random(args.seed).shuffle(examples)
     lengths = [len(e["input_ids"]) for e in examples]
     answer_lengths = [sum(e["completion_mask"]) for e in examples]
     print(f"{len(examples)} examples ({len(too_long)} longer than {args.max_length} dropped) "
-          f"built in {time.perf_counter() - started:.1f} s; tokens/example {length_summary(lengths)}")
+          f"built in {time.perf_counter() - started:.1f} s; tokens/example {length_summary(lengths)}"
+          + (f" after a shared prefix of {len(prefix)}" if prefix else ""))
     dataset = Dataset.from_list([{k: e[k] for k in ("input_ids", "completion_mask")} for e in examples])
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +159,7 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
         disable_tqdm=False,
     )
     timer = StepTimer()
-    trainer = answer_only_trainer()(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+    trainer = answer_only_trainer(prefix)(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[timer])
     result = trainer.train()
     trainer.model.save_pretrained(str(args.out))
@@ -142,6 +177,7 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
         "arguments": as_record(args),
         "examples": len(examples),
         "dropped_too_long": len(too_long),
+        "shared_prefix_tokens": len(prefix),
         "sequence_tokens": length_summary(lengths),
         "answer_tokens": length_summary(answer_lengths),
         "step_seconds": timer.summary(),
@@ -152,3 +188,10 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     write_training_config(args.out, record)
     print(f"adapter saved to {args.out} (steps {timer.summary()}, loss {result.training_loss:.4f})")
     return record
+
+
+def _without_prefix(example: dict[str, Any], prefix: list[int]) -> dict[str, Any]:
+    if example["input_ids"][:len(prefix)] != prefix:
+        raise ValueError("an example does not start with the shared system prefix")
+    return {**example, "input_ids": example["input_ids"][len(prefix):],
+            "completion_mask": example["completion_mask"][len(prefix):]}
