@@ -45,11 +45,6 @@ class PromptBuilder:
         prefix, rest = encode_prompt(self.tokenizer, self.messages(dialogue, current_image, enabled))
         return prefix + rest
 
-    def prefix_ids(self, enabled: list[str] | None = None) -> list[int]:
-        """The system prefix every prompt of this enabled set starts with (the part the
-        backend prefills once and caches)."""
-        return encode_prompt(self.tokenizer, self.messages([], None, enabled))[0]
-
     def prompt_text(self, dialogue: Sequence["DialogueTurn"], current_image: int | None,
                     enabled: list[str] | None = None) -> str:
         return self.tokenizer.apply_chat_template(self.messages(dialogue, current_image, enabled),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.irpem.adapter import examples_seen, write_training_config
+from engine.irpem.prompt import system_prefix_ids
 from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary, load_cases
 from training.lora import LoraArguments, run_shape, start_adapter
@@ -138,7 +139,7 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     examples = [e for e in examples if len(e["input_ids"]) <= args.max_length]
     if not examples:
         raise ValueError(f"no training example in {', '.join(map(str, args.data))}")
-    prefix = builder.prefix_ids() if args.shared_prefix else []
+    prefix = system_prefix_ids(tokenizer, registry, mode=mode) if args.shared_prefix else []
     if prefix:
         examples = [_without_prefix(e, prefix) for e in examples]
     random.Random(args.seed).shuffle(examples)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.irpem.adapter import read_training_config
-from engine.irpem.prompt import build_messages, encode_prompt, reserved_strings
+from engine.irpem.prompt import build_messages, encode_prompt, reserved_strings, system_prefix_ids
 from engine.irpem.smollm2 import resolve_base
 from engine.registry import MAX_LISTED_IMAGES, IntentError
 
@@ -189,9 +189,7 @@ class TransformersIrpem:
         grammar = self._compiler.compile_json_schema(
             json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True
         )
-        prefix_ids, _ = encode_prompt(
-            self.tokenizer, build_messages(self.registry, [], None, enabled, mode=self.prompt_mode)
-        )
+        prefix_ids = system_prefix_ids(self.tokenizer, self.registry, enabled, self.prompt_mode)
         state = _EnabledState(key, grammar, prefix_ids)
         self._states[key] = state
         while len(self._states) > _MAX_CACHED_SETS:

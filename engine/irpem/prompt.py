@@ -147,6 +147,13 @@ def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[
     return list(ids(head)), list(ids(full[len(head):]))
 
 
+def system_prefix_ids(tokenizer: Any, registry: "Registry", enabled: list[str] | None = None,
+                      mode: str = "short") -> list[int]:
+    """The ids every prompt of this enabled set and mode starts with: what the backend
+    prefills once and caches, and what ``train sft --shared-prefix`` runs once per step."""
+    return encode_prompt(tokenizer, build_messages(registry, [], None, enabled, mode=mode))[0]
+
+
 def canonical_json(output: dict[str, Any], registry: "Registry | None" = None) -> str:
     """An IRPEM output as the constrained decoder writes it: compact separators, keys in
     the order intent, params, response, and (given the registry) params in the order of the
