@@ -17,11 +17,9 @@ print('cuda:', torch.cuda.is_available() and torch.cuda.get_device_name())"
 "$PY" bench/device/random_base.py .p1/tok "$W/rand"
 wait
 source bench/device/sweep_configs.sh
-for c in "${CONFIGS[@]}"; do
-  IFS='|' read -r name data extra <<< "$c"
-  [[ -z "${ONLY:-}" || "$name" == "$ONLY" ]] || continue  # ONLY=NAME: one setting
+while read -r name data extra; do
   sft "$name" "$data" "${PROBE_STEPS:-20}" "$W/probe/$name" --base "$W/rand" --max-dialogues 600 $extra &
-done
+done < <(each_config)
 wait
 "$PY" - "$W" <<'PY'
 import json, sys, pathlib
@@ -30,7 +28,7 @@ probe = {}
 for run in sorted((w / "probe").glob("*/training.json")):
     r = json.loads(run.read_text())
     probe[run.parent.name] = r["step_seconds"]["median"]
-    print(run.parent.name, r["step_seconds"], "max_len", r.get("sequence_lengths") or r.get("lengths"))
+    print(run.parent.name, r["step_seconds"], "tokens/example", r["sequence_tokens"])
 (w / "probe.json").write_text(json.dumps(probe))
 print("probe (s/step, four at once):", probe)
 PY

