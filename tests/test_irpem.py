@@ -358,3 +358,43 @@ def test_int8_keeps_the_shipped_adapter_close_to_float32(shipped, registry):
         same += int((picks[0] == picks[1]).sum())
         total += len(answer)
     assert same / total >= 0.9, f"int8 picks float32's next token on {same}/{total} answer tokens"
+
+
+@pytest.mark.slow
+def test_the_shipped_adapter_scores_the_right_intent_highest(shipped, registry):
+    """``intent_scores`` ranks by the model's own preference: on plain requests the shipped
+    adapter gets right, the right intent scores highest; edits are not scored without an image."""
+    decoded = [registry.validate(shipped.propose(d, current)).intent for d, current, _ in PLAIN_REQUESTS]
+    for (dialogue, current, want), got in zip(PLAIN_REQUESTS, decoded, strict=True):
+        scores = shipped.intent_scores(dialogue, current)
+        assert set(scores) == set(registry.intents(None, has_images=current is not None))
+        assert all(s <= 0 for s in scores.values())
+        if got == want:
+            assert max(scores, key=scores.__getitem__) == want, sorted(scores.items(), key=lambda kv: -kv[1])[:3]
+    blank = shipped.intent_scores([U("draw a cat")], None)
+    assert set(blank) == set(registry.intents(None, has_images=False)) and "upscale" not in blank
+
+
+@pytest.mark.slow
+def test_intent_scores_are_the_log_probability_of_an_answers_first_tokens(checkpoint, registry):
+    """Against a plain pass over prompt + whole answer (float32, so the cached prefix is
+    exact): the scored tokens are those the answer itself is tokenized into."""
+    import torch
+
+    from engine.irpem.backend import TransformersIrpem
+
+    exact = TransformersIrpem(IrpemSettings(base=str(checkpoint), quantize="none"), registry, CACHE)
+    dialogue, current, enabled = CASES[8]
+    scores = exact.intent_scores(dialogue, current, enabled)
+    prefix, rest = encode_prompt(exact.tokenizer, build_messages(
+        registry, dialogue, current, enabled, max_turns=exact.dialogue_turns, mode=exact.prompt_mode))
+    for intent in ("replace_object", "remove_object", "chat"):
+        answer = canonical_json({"intent": intent, "params": {}, "response": "ok"})
+        ids = exact.tokenizer(answer, add_special_tokens=False)["input_ids"]
+        head = next(k for k in range(1, len(ids) + 1)
+                    if exact.tokenizer.decode(ids[:k]) == f'{{"intent":"{intent}","')
+        with torch.inference_mode():
+            logp = exact.model(input_ids=torch.tensor([prefix + rest + ids])).logits[0].log_softmax(-1)
+        n = len(prefix + rest)
+        want = sum(float(logp[n - 1 + t, ids[t]]) for t in range(head))
+        assert scores[intent] == pytest.approx(want, abs=1e-3)

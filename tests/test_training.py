@@ -411,3 +411,31 @@ async def test_export_pairs_writes_the_stores_pairs(db, db_url, tmp_path):
     counts = await export_pairs(db_url, tmp_path / "fb.jsonl")
     assert counts["pairs"] == len(expected)
     assert [p.to_dict() for p in read_pairs(tmp_path / "fb.jsonl")] == [p.to_dict() for p in expected]
+
+
+def test_rival_pairs_prefer_gold_over_the_closest_other_intent(registry):
+    from training.pairs import rival_pairs
+
+    class Scored(ScriptedIrpem):
+        def __init__(self, scores, outputs):
+            super().__init__(outputs)
+            self.scores = list(scores)
+
+        def intent_scores(self, dialogue, current_image, enabled=None):
+            return self.scores.pop(0)
+
+    remove = {"intent": "remove_object", "params": {"target": "the dog"}, "response": "Gone."}
+    close = _gold_case(1, "replace_object", {"target": "the dog", "prompt": "a cat"})
+    far = _gold_case(2, "upscale")
+    unfinished = _gold_case(3, "undo")
+    irpem = Scored(
+        [{"replace_object": -1.0, "remove_object": -0.5, "chat": -3.0},  # the rival is ahead
+         {"upscale": -0.01, "variation": -9.0},  # 9 nats behind: beyond the margin
+         {"undo": -0.1, "revert": -2.0}],
+        [remove, {"intent": "clarify", "params": {}, "response": "Say more?"}])
+    pairs, skipped = rival_pairs(irpem, [close, far, unfinished], margin=4.0, seed=0)
+    [pair] = pairs
+    assert pair.chosen == close.gold and pair.rejected == remove
+    assert pair.provenance == {"dialogue": "d1", "turn": 1, "rule": "rival", "margin": -0.5}
+    assert skipped == 2  # one rival too far behind, one answer that fell back to clarify
+    assert [call[3]["only"] for call in irpem.calls] == ["remove_object", "revert"]

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=False,
                        help="answer each 'intent A over B' pair with a 'B over A' pair from a turn "
                             "whose gold is B: DPO then shifts fewer intents wholesale (default: off)")
+    pairs.add_argument("--rival", type=float, metavar="NATS",
+                       help="also prefer the gold answer over one held to the intent the model scores "
+                            "next, on turns where that rival is within NATS of the gold intent")
     pairs.add_argument("--config", help="config file")
     pairs.set_defaults(func=cmd_pairs)
 
@@ -103,7 +106,8 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     settings.irpem.adapter = str(args.adapter)
     registry = Registry.from_settings(settings)
     pairs, counts = make_pairs(load_irpem(settings, registry), registry, args.data, limit=args.limit,
-                               seed=args.seed, balanced=args.balance, mirror=args.mirror)
+                               seed=args.seed, balanced=args.balance, mirror=args.mirror,
+                               rival=args.rival)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_pairs(args.out, pairs)
     print(json.dumps({"pairs": len(pairs), **counts}))

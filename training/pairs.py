@@ -146,12 +146,39 @@ def mirror_pairs(irpem: "Irpem", pairs: list[PreferencePair], pool: list[Case], 
     return mirrors, missing
 
 
+def rival_pairs(irpem: "Irpem", cases: list[Case], *, margin: float,
+                seed: int = 0) -> tuple[list[PreferencePair], int]:
+    """On each turn, the gold answer chosen over an answer held to its rival: the other
+    intent that IRPEM(SFT) scores highest there (``intent_scores``), when that rival is
+    within ``margin`` nats of the gold intent or above it. Returns the pairs and how many
+    turns had no rival that close."""
+    pairs: list[PreferencePair] = []
+    far = 0
+    for i, case in enumerate(tqdm(cases, desc="rival pairs", unit="turn")):
+        gold = case.gold["intent"]
+        scores = irpem.intent_scores(case.context, case.current_image)
+        rivals = sorted(((s, name) for name, s in scores.items() if name != gold), reverse=True)
+        if not rivals or scores.get(gold, float("-inf")) - rivals[0][0] > margin:
+            far += 1
+            continue
+        rival = rivals[0][1]
+        raw = irpem.propose(case.context, case.current_image, sample=True,
+                            seed=seed * 100_003 + 70_000 + i, only=rival)
+        if parse_output(raw)[0] != rival:  # the clarify fallback of an unfinished answer
+            far += 1
+            continue
+        pairs.append(_pair(case, case.gold, _as_output(raw), rule="rival",
+                           margin=round(scores.get(gold, float("-inf")) - rivals[0][0], 3)))
+    return pairs, far
+
+
 def make_pairs(irpem: "Irpem", registry: "Registry", data: list[Path], *, limit: int | None = None,
-               seed: int = 0, balanced: bool = True,
-               mirror: bool = False) -> tuple[list[PreferencePair], dict[str, int]]:
+               seed: int = 0, balanced: bool = True, mirror: bool = False,
+               rival: float | None = None) -> tuple[list[PreferencePair], dict[str, int]]:
     """Pairs for (a ``limit``-sized sample of) the assistant turns of ``data``; the sample is
     spread evenly over gold intents unless ``balanced`` is off. With ``mirror``, every
-    intent-switch pair gets its mirror image from the turns left out of the sample."""
+    intent-switch pair gets its mirror image from the turns left out of the sample. With
+    ``rival`` (a margin in nats), the same turns also get ``rival_pairs``."""
     everything = load_cases(data)
     cases = (balanced_subset if balanced else subset)(everything, limit, seed)
     pairs: list[PreferencePair] = []
@@ -164,6 +191,10 @@ def make_pairs(irpem: "Irpem", registry: "Registry", data: list[Path], *, limit:
         for p in found:
             counts["gold_rule" if p.provenance["rule"] == "gold" else "ranked"] += 1
         pairs.extend(found)
+    if rival is not None:
+        rivals, counts["no_close_rival"] = rival_pairs(irpem, cases, margin=rival, seed=seed)
+        counts["rival"] = len(rivals)
+        pairs.extend(rivals)
     pairs = dedupe(pairs)
     if mirror:
         used = {_case_key(c) for c in cases}
