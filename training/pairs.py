@@ -151,14 +151,15 @@ def rival_pairs(irpem: "Irpem", cases: list[Case], *, margin: float,
     """On each turn, the gold answer chosen over an answer held to its rival: the other
     intent that IRPEM(SFT) scores highest there (``intent_scores``), when that rival is
     within ``margin`` nats of the gold intent or above it. Returns the pairs and how many
-    turns had no rival that close."""
+    turns had no rival that close. ``irpem`` must have ``intent_scores`` (TransformersIrpem)."""
     pairs: list[PreferencePair] = []
     far = 0
     for i, case in enumerate(tqdm(cases, desc="rival pairs", unit="turn")):
         gold = case.gold["intent"]
         scores = irpem.intent_scores(case.context, case.current_image)
         rivals = sorted(((s, name) for name, s in scores.items() if name != gold), reverse=True)
-        if not rivals or scores.get(gold, float("-inf")) - rivals[0][0] > margin:
+        behind = scores.get(gold, float("-inf")) - rivals[0][0] if rivals else float("inf")
+        if behind > margin:
             far += 1
             continue
         rival = rivals[0][1]
@@ -167,8 +168,7 @@ def rival_pairs(irpem: "Irpem", cases: list[Case], *, margin: float,
         if parse_output(raw)[0] != rival:  # the clarify fallback of an unfinished answer
             far += 1
             continue
-        pairs.append(_pair(case, case.gold, _as_output(raw), rule="rival",
-                           margin=round(scores.get(gold, float("-inf")) - rivals[0][0], 3)))
+        pairs.append(_pair(case, case.gold, _as_output(raw), rule="rival", margin=round(behind, 3)))
     return pairs, far
 
 
