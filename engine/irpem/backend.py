@@ -288,6 +288,18 @@ class TransformersIrpem:
                 distinct.append(out)
         return distinct + [distinct[-1]] * (n - len(distinct))
 
+    def _prompt_ids(self, dialogue, current_image, enabled) -> tuple[_EnabledState, list[int], list[int]]:
+        """The enabled set's state and the turn's prompt ids as (prefix, rest)."""
+        state = self._state(enabled)
+        messages = build_messages(
+            self.registry, dialogue, current_image, enabled,
+            max_turns=self.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
+        )
+        prefix_ids, rest_ids = encode_prompt(self.tokenizer, messages)
+        if prefix_ids != state.prefix_ids:  # cannot happen unless the template is unusual
+            raise RuntimeError("IRPEM prompt prefix changed between calls")
+        return state, prefix_ids, rest_ids
+
     def intent_scores(
         self,
         dialogue: Sequence["DialogueTurn"],
@@ -303,12 +315,7 @@ class TransformersIrpem:
         from transformers import DynamicCache
 
         with self._lock:
-            state = self._state(enabled)
-            messages = build_messages(
-                self.registry, dialogue, current_image, enabled,
-                max_turns=self.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
-            )
-            prefix_ids, rest_ids = encode_prompt(self.tokenizer, messages)
+            state, prefix_ids, rest_ids = self._prompt_ids(dialogue, current_image, enabled)
             offered = self.registry.intents(enabled, _image_count(dialogue, current_image) > 0)
             scores: dict[str, float] = {}
             with torch.inference_mode():
@@ -334,14 +341,7 @@ class TransformersIrpem:
         import xgrammar.contrib.hf as xgr_hf
 
         started = time.perf_counter()
-        state = self._state(enabled)
-        messages = build_messages(
-            self.registry, dialogue, current_image, enabled,
-            max_turns=self.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
-        )
-        prefix_ids, rest_ids = encode_prompt(self.tokenizer, messages)
-        if prefix_ids != state.prefix_ids:  # cannot happen unless the template is unusual
-            raise RuntimeError("IRPEM prompt prefix changed between calls")
+        state, prefix_ids, rest_ids = self._prompt_ids(dialogue, current_image, enabled)
         ids = torch.tensor([prefix_ids + rest_ids], device=self.device)
         kwargs: dict[str, Any] = dict(
             attention_mask=torch.ones_like(ids),
