@@ -439,3 +439,25 @@ def test_rival_pairs_prefer_gold_over_the_closest_other_intent(registry):
     assert pair.provenance == {"dialogue": "d1", "turn": 1, "rule": "rival", "margin": -0.5}
     assert skipped == 2  # one rival too far behind, one answer that fell back to clarify
     assert [call[3]["only"] for call in irpem.calls] == ["remove_object", "revert"]
+
+
+def test_balance_rivals_rejects_no_intent_more_often_than_it_is_chosen():
+    from training.pairs import _pair, balance_rivals
+
+    def answer(intent):
+        return {"intent": intent, "params": {}, "response": "ok"}
+
+    def rival(i, chosen, rejected, margin):
+        return _pair(_gold_case(i, chosen), answer(chosen), answer(rejected), rule="rival", margin=margin)
+
+    paper = _pair(_gold_case(0, "undo"), answer("undo"), answer("img2img"), rule="gold")
+    pairs = [paper,
+             rival(1, "style_anime", "img2img", 3.0),
+             rival(2, "style_anime", "img2img", 1.0),
+             rival(3, "style_anime", "img2img", 2.0),
+             rival(4, "img2img", "style_anime", 4.0),
+             rival(5, "img2img", "variation", 0.5)]  # variation is never chosen: dropped
+    kept = balance_rivals(pairs)
+    assert kept[0] is paper  # the paper's rule is not a rival pair: kept, and not counted
+    # img2img is chosen twice: only its two closest rejections stay
+    assert [p.provenance["dialogue"] for p in kept[1:]] == ["d2", "d3", "d4"]

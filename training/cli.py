@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("--rival", type=float, metavar="NATS",
                        help="also prefer the gold answer over one held to the intent the model scores "
                             "next, on turns where that rival is within NATS of the gold intent")
+    pairs.add_argument("--rival-balance", action=argparse.BooleanOptionalAction, default=False,
+                       help="keep the closest rival pairs such that no intent is rejected more often "
+                            "than they choose it (default: off)")
     pairs.add_argument("--config", help="config file")
     pairs.set_defaults(func=cmd_pairs)
 
@@ -107,7 +110,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     registry = Registry.from_settings(settings)
     pairs, counts = make_pairs(load_irpem(settings, registry), registry, args.data, limit=args.limit,
                                seed=args.seed, balanced=args.balance, mirror=args.mirror,
-                               rival=args.rival)
+                               rival=args.rival, rival_balance=args.rival_balance)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_pairs(args.out, pairs)
     print(json.dumps({"pairs": len(pairs), **counts}))
