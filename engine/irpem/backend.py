@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.irpem.adapter import read_training_config
-from engine.irpem.prompt import build_messages, encode_prompt, reserved_strings, system_prefix_ids
+from engine.irpem.prompt import (build_messages, canonical_json, encode_prompt, reserved_strings,
+                                 system_prefix_ids)
 from engine.irpem.smollm2 import resolve_base
 from engine.registry import MAX_LISTED_IMAGES, IntentError
 
@@ -175,6 +176,7 @@ class TransformersIrpem:
         self._states: OrderedDict[tuple[str, ...], _EnabledState] = OrderedDict()
         self._grammars: OrderedDict[tuple[tuple[str, ...], int, str | None], Any] = OrderedDict()
         self._lock = threading.RLock()
+        self._head_ids: dict[str, list[int]] = {}
         self.last_stats = ProposeStats()
 
     # ----- per-enabled-set state -----
@@ -326,15 +328,22 @@ class TransformersIrpem:
                 first = self.model(input_ids=torch.tensor([prompt], device=self.device),
                                    past_key_values=cache, use_cache=True).logits[0, -1].log_softmax(-1)
                 for intent in offered:
-                    # up to the quote that opens "params": cut anywhere else, the last token
-                    # is one that whole answers never contain ('",' where they have '","')
-                    head = self.tokenizer(json.dumps({"intent": intent}, separators=(",", ":"))[:-1] + ',"',
-                                          add_special_tokens=False)["input_ids"]
+                    head = self._answer_head_ids(intent)
                     rest = self.model(input_ids=torch.tensor([head[:-1]], device=self.device),
                                       past_key_values=copy.deepcopy(cache), use_cache=True)
                     logp = rest.logits[0].log_softmax(-1)
                     scores[intent] = float(first[head[0]] + sum(logp[t - 1, head[t]] for t in range(1, len(head))))
             return scores
+
+    def _answer_head_ids(self, intent: str) -> list[int]:
+        """Token ids of a whole answer of ``intent`` up to the quote that opens "params": cut
+        anywhere else, the last token is one that whole answers never contain ('",' where
+        they have '","')."""
+        if intent not in self._head_ids:
+            answer = canonical_json({"intent": intent, "params": {}})
+            self._head_ids[intent] = self.tokenizer(answer[:answer.index('"params"') + 1],
+                                                    add_special_tokens=False)["input_ids"]
+        return self._head_ids[intent]
 
     def _propose(self, dialogue, current_image, enabled, *, sample, seed, only=None) -> str:
         import torch
