@@ -413,16 +413,20 @@ async def test_export_pairs_writes_the_stores_pairs(db, db_url, tmp_path):
     assert [p.to_dict() for p in read_pairs(tmp_path / "fb.jsonl")] == [p.to_dict() for p in expected]
 
 
+class Scored(ScriptedIrpem):
+    """Scripted answers plus scripted ``intent_scores``: a list popped per turn, or one dict
+    for every turn."""
+
+    def __init__(self, scores, outputs):
+        super().__init__(outputs)
+        self.scores = scores
+
+    def intent_scores(self, dialogue, current_image, enabled=None):
+        return self.scores.pop(0) if isinstance(self.scores, list) else self.scores
+
+
 def test_rival_pairs_prefer_gold_over_the_closest_other_intent(registry):
     from training.pairs import rival_pairs
-
-    class Scored(ScriptedIrpem):
-        def __init__(self, scores, outputs):
-            super().__init__(outputs)
-            self.scores = list(scores)
-
-        def intent_scores(self, dialogue, current_image, enabled=None):
-            return self.scores.pop(0)
 
     remove = {"intent": "remove_object", "params": {"target": "the dog"}, "response": "Gone."}
     close = _gold_case(1, "replace_object", {"target": "the dog", "prompt": "a cat"})
@@ -461,3 +465,28 @@ def test_balance_rivals_rejects_no_intent_more_often_than_it_is_chosen():
     assert kept[0] is paper  # the paper's rule is not a rival pair: kept, and not counted
     # img2img is chosen twice: only its two closest rejections stay
     assert [p.provenance["dialogue"] for p in kept[1:]] == ["d2", "d3", "d4"]
+
+
+def test_make_pairs_adds_rival_pairs_and_balances_them_on_request(registry, data):
+    def run(balance):
+        chat = [{"intent": "chat", "params": {}, "response": f"r{i}"} for i in range(8)]
+        variation = [{"intent": "variation", "params": {}, "response": "Another take."}] * 4
+        irpem = Scored({"variation": 0.0, "chat": -0.5}, chat + variation)  # variation leads everywhere
+        return make_pairs(irpem, registry, [data / "rlhf.jsonl"], limit=4, seed=1, rival=50.0,
+                          rival_balance=balance)
+
+    pairs, counts = run(balance=False)
+    rivals = [p for p in pairs if p.provenance["rule"] == "rival"]
+    assert counts["rival"] == len(rivals) > 0 and "rival_unbalanced" not in counts
+    assert all(p.rejected["intent"] == "variation" != p.chosen["intent"] for p in rivals)
+    # no rival pair chooses variation, so balancing may reject it nowhere
+    pairs, counts = run(balance=True)
+    assert counts["rival_unbalanced"] == len(rivals) and counts["rival"] == 0
+    assert not [p for p in pairs if p.provenance["rule"] == "rival"]
+
+
+def test_rival_pairs_need_an_irpem_that_scores_intents(registry, data):
+    irpem = ScriptedIrpem([])
+    with pytest.raises(TypeError, match="ScriptedIrpem does not"):
+        make_pairs(irpem, registry, [data / "rlhf.jsonl"], limit=4, seed=1, rival=5.0)
+    assert irpem.calls == []

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from engine.irpem import Irpem, ScoringIrpem
 from engine.irpem.pairs import PairContext, PreferencePair, dedupe
 from engine.registry import IntentError
 from eval.dialogues import Case, subset
@@ -51,7 +52,6 @@ from eval.metrics.intent import parameter_score, parse_output
 from training.examples import load_cases
 
 if TYPE_CHECKING:
-    from engine.irpem import Irpem
     from engine.registry import Registry
 
 RIGHT = 0.999  # a candidate is right when its intent is and its parameter score is ~1
@@ -110,7 +110,7 @@ def _case_key(case: Case) -> tuple[str, int]:
     return case.dialogue_id, case.turn_index
 
 
-def mirror_pairs(irpem: "Irpem", pairs: list[PreferencePair], pool: list[Case], *,
+def mirror_pairs(irpem: Irpem, pairs: list[PreferencePair], pool: list[Case], *,
                  seed: int = 0) -> tuple[list[PreferencePair], int]:
     """One mirror pair for every pair whose chosen and rejected intents differ (A over B):
     a ``pool`` turn whose gold intent is B, its gold answer chosen over a sampled answer
@@ -146,13 +146,12 @@ def mirror_pairs(irpem: "Irpem", pairs: list[PreferencePair], pool: list[Case], 
     return mirrors, missing
 
 
-def rival_pairs(irpem: "Irpem", cases: list[Case], *, margin: float,
+def rival_pairs(irpem: ScoringIrpem, cases: list[Case], *, margin: float,
                 seed: int = 0) -> tuple[list[PreferencePair], int]:
     """On each turn, the gold answer chosen over an answer held to its rival: the other
     intent that IRPEM(SFT) scores highest there (``intent_scores``), when that rival is
     within ``margin`` nats of the gold intent or above it. Returns the pairs and how many
-    turns got none (no rival that close, or its answer fell back to clarify). ``irpem`` must
-    have ``intent_scores`` (TransformersIrpem). Measured from the 30k adapter, they add
+    turns got none (no rival that close, or its answer fell back to clarify). Measured from the 30k adapter, they add
     nothing over the paper's pairs: ISA 0.930 with or without the 125 within 5 nats, 0.920
     on them alone (SFT 0.933; bench/results/irpem_dpo_rival/)."""
     pairs: list[PreferencePair] = []
@@ -195,7 +194,7 @@ def balance_rivals(pairs: list[PreferencePair]) -> list[PreferencePair]:
     return [p for p in pairs if p.provenance.get("rule") != "rival"] + kept
 
 
-def make_pairs(irpem: "Irpem", registry: "Registry", data: list[Path], *, limit: int | None = None,
+def make_pairs(irpem: Irpem, registry: "Registry", data: list[Path], *, limit: int | None = None,
                seed: int = 0, balanced: bool = True, mirror: bool = False,
                rival: float | None = None, rival_balance: bool = False,
                ) -> tuple[list[PreferencePair], dict[str, int]]:
@@ -204,6 +203,9 @@ def make_pairs(irpem: "Irpem", registry: "Registry", data: list[Path], *, limit:
     intent-switch pair gets its mirror image from the turns left out of the sample. With
     ``rival`` (a margin in nats), the same turns also get ``rival_pairs``, cut down by
     ``balance_rivals`` with ``rival_balance``."""
+    if rival is not None and not isinstance(irpem, ScoringIrpem):
+        # checked before the sampling pass, which takes minutes per hundred turns
+        raise TypeError(f"rival pairs need an IRPEM that scores intents; {type(irpem).__name__} does not")
     everything = load_cases(data)
     cases = (balanced_subset if balanced else subset)(everything, limit, seed)
     pairs: list[PreferencePair] = []

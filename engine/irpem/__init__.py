@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from engine.queue import DialogueTurn
     from engine.registry import Registry
 
-__all__ = ["Irpem", "ScriptedIrpem", "ScriptExhausted", "TransformersIrpem", "load_irpem"]
+__all__ = ["Irpem", "ScoringIrpem", "ScriptedIrpem", "ScriptExhausted", "TransformersIrpem", "load_irpem"]
 
 
 @runtime_checkable
@@ -50,6 +50,19 @@ class Irpem(Protocol):
         seed: int | None = None,
     ) -> list[str]:
         """``n`` sampled answers (for an A/B choice)."""
+
+
+@runtime_checkable
+class ScoringIrpem(Irpem, Protocol):
+    """An IRPEM that can also score every intent; training's rival pairs need it."""
+
+    def intent_scores(
+        self,
+        dialogue: Sequence["DialogueTurn"],
+        current_image: int | None,
+        enabled: list[str] | None = None,
+    ) -> dict[str, float]:
+        """Log-probability of each intent that can run here as the start of the answer."""
 
 
 def _device(wanted: str) -> str:
