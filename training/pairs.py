@@ -151,9 +151,9 @@ def rival_pairs(irpem: ScoringIrpem, cases: list[Case], *, margin: float,
     """On each turn, the gold answer chosen over an answer held to its rival: the other
     intent that IRPEM(SFT) scores highest there (``intent_scores``), when that rival is
     within ``margin`` nats of the gold intent or above it. Returns the pairs and how many
-    turns got none (no rival that close, or its answer fell back to clarify). Measured from the 30k adapter, they add
-    nothing over the paper's pairs: ISA 0.930 with or without the 125 within 5 nats, 0.920
-    on them alone (SFT 0.933; bench/results/irpem_dpo_rival/)."""
+    turns got none (no rival that close, or its answer fell back to clarify). Measured from
+    the 30k adapter, they add nothing over the paper's pairs: ISA 0.930 with or without the
+    125 within 5 nats, 0.920 on them alone (SFT 0.933; bench/results/irpem_dpo_rival/)."""
     pairs: list[PreferencePair] = []
     far = 0
     for i, case in enumerate(tqdm(cases, desc="rival pairs", unit="turn")):
