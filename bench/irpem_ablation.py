@@ -145,7 +145,8 @@ def main() -> int:
         from training.ship import model_card, ship_adapter
 
         card = model_card(sft_records, _load_json(adapters / "sft-dpo" / "training.json"), table,
-                          (out / "commands.sh").read_text(encoding="utf-8"))
+                          (out / "commands.sh").read_text(encoding="utf-8"),
+                          _load_json(runs / "sft-dpo" / "report.json")["confusion"])
         print(f"shipped adapter: {ship_adapter(adapters / 'sft-dpo', a.ship, card)}")
     print(report.read_text(encoding="utf-8"))
     return 0

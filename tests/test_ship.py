@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from training.ship import WEIGHTS, model_card, ship_adapter
+from training.ship import WEIGHTS, model_card, ship_adapter, weakest_intents
 
 SFT = {"base": "smollm2", "prompt": "short", "dialogue_turns": 4, "examples": 1000, "seen_examples": 250,
        "train_loss": 0.2, "arguments": {"lora_r": 16, "lora_alpha": 32, "lora_layers": 15, "max_steps": 25,
@@ -53,3 +53,18 @@ def test_an_sft_in_several_runs_is_described_run_by_run_from_the_last_record():
     card = model_card([SFT, more], DPO, TABLE, "dialogdraw train dpo --pairs p.jsonl")
     assert "650 seen over 25 steps at lr 0.001 (seed 0), then 50 at lr 0.0005 (seed 1), batch 8" in card
     assert "65% of one epoch" in card
+
+
+def test_the_limits_name_the_weakest_intents_of_this_adapter():
+    confusion = {
+        "inpaint": {"inpaint": 8, "instruct_edit": 1, "img2img": 1},
+        "replace_object": {"replace_object": 6, "text2image": 3, "change_background": 3},
+        "upscale": {"upscale": 5},
+        "undo": {"undo": 9, "revert": 1},
+    }
+    assert weakest_intents(confusion, top=2) == (
+        "replace_object 0.50 (as change_background 3, text2image 3); inpaint 0.80 (as img2img 1, instruct_edit 1)")
+    card = model_card([SFT], DPO, TABLE, "", confusion)
+    limits = card[card.index("## Limits"):]
+    assert "replace_object 0.50" in limits and "undo 0.90 (as revert 1)" in limits and "upscale" not in limits
+    assert "replace_object" not in model_card([SFT], DPO, TABLE, "")

@@ -31,10 +31,13 @@ def ship_adapter(src: Path, dest: Path, card: str) -> Path:
     return dest
 
 
-def model_card(sft_runs: list[dict[str, Any]], dpo: dict[str, Any], table: str, commands: str) -> str:
+def model_card(sft_runs: list[dict[str, Any]], dpo: dict[str, Any], table: str, commands: str,
+               confusion: dict[str, dict[str, int]] | None = None) -> str:
     """The card: what the adapter is, its data, how it was made, and the measured table.
     ``sft_runs``: the ``training.json`` of each SFT run, first to last (later ones continue
-    from the one before with ``--init-adapter``)."""
+    from the one before with ``--init-adapter``). ``confusion``: gold intent -> answered intent
+    -> turns, from ``eval irpem``'s report.json of this adapter; the Limits name its weakest
+    intents from it, so the card never describes another adapter's misses."""
     sft = sft_runs[-1]
     sft_args, dpo_args = sft.get("arguments", {}), dpo.get("arguments", {})
     return "\n".join([
@@ -78,10 +81,10 @@ def model_card(sft_runs: list[dict[str, Any]], dpo: dict[str, Any], table: str, 
         "## Limits",
         "- SFT saw {seen:.0%} of one epoch of its split, LoRA on {span} of a 135M base. TEST".format(
             seen=examples_seen(sft) / max(1, sft.get("examples") or 1), span=lora_span(sft)),
-        "  measures phrasings held out of training; the misses left are look-alike intents on those",
-        "  (replace_object read as remove_object or text2image, inpaint as instruct_edit or img2img,",
-        "  canny2image/depth2image as img2img). More SFT on the same templates stopped reducing them",
-        "  (bench/results/irpem_h200_sft_sweep/); a larger base is the next lever.",
+        "  measures phrasings held out of training; the misses left are look-alike intents on those"
+        + (f":\n  {weakest_intents(confusion)}." if confusion else "."),
+        "  More SFT on the same templates stopped reducing them (bench/results/irpem_h200_sft_sweep/);",
+        "  a larger base is the next lever.",
         "- Trained on synthetic English dialogues only: real users' wording, other languages and",
         "  long rambling turns are outside what it has seen; it falls back to clarify when unsure",
         "  only as often as the data taught it to.",
@@ -89,6 +92,22 @@ def model_card(sft_runs: list[dict[str, Any]], dpo: dict[str, Any], table: str, 
         "  before this adapter will pick it.",
         "",
     ])
+
+
+def weakest_intents(confusion: dict[str, dict[str, int]], top: int = 4) -> str:
+    """The ``top`` gold intents with the lowest accuracy in ``confusion`` (ties: more turns
+    first), each with what it was read as, e.g. ``replace_object 0.69 (as change_background 4,
+    text2image 3)``."""
+    def accuracy(gold: str) -> float:
+        return confusion[gold].get(gold, 0) / max(1, sum(confusion[gold].values()))
+
+    missed = [g for g in confusion if accuracy(g) < 1.0]
+    missed.sort(key=lambda g: (accuracy(g), -sum(confusion[g].values()), g))
+    parts = []
+    for gold in missed[:top]:
+        wrong = sorted(((n, a) for a, n in confusion[gold].items() if a != gold), key=lambda x: (-x[0], x[1]))
+        parts.append(f"{gold} {accuracy(gold):.2f} (as " + ", ".join(f"{a} {n}" for n, a in wrong[:2]) + ")")
+    return "; ".join(parts)
 
 
 def _pair_turns(commands: str) -> str:
