@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def model_card(sft_runs: list[dict[str, Any]], dpo: dict[str, Any], table: str, 
         "- SFT saw {seen:.0%} of one epoch of its split, LoRA on {span} of a 135M base. TEST".format(
             seen=examples_seen(sft) / max(1, sft.get("examples") or 1), span=lora_span(sft)),
         "  measures phrasings held out of training; the misses left are look-alike intents on those"
-        + (f":\n  {weakest_intents(confusion)}." if confusion else "."),
+        + (":\n" + textwrap.fill(weakest_intents(confusion) + ".", 92, initial_indent="  ",
+                                 subsequent_indent="  ") if confusion else "."),
         "  More SFT on the same templates stopped reducing them (bench/results/irpem_h200_sft_sweep/);",
         "  a larger base is the next lever.",
         "- Trained on synthetic English dialogues only: real users' wording, other languages and",

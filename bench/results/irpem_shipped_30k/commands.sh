@@ -27,6 +27,12 @@ res = Path("bench/results/irpem_shipped_30k")
 sft = json.loads(Path("runs/h200/data30k/training.json").read_text())
 dpo_dir = Path("runs/dpo30k/adapters/paper_lr2")
 dpo = json.loads((dpo_dir / "training.json").read_text())
-card = model_card([sft], dpo, (res / "table.md").read_text(), (res / "commands.sh").read_text())
+confusion = json.loads(Path("runs/full/shipped/report.json").read_text())["confusion"]  # all of TEST, below
+card = model_card([sft], dpo, (res / "table.md").read_text(), (res / "commands.sh").read_text(), confusion)
 ship_adapter(dpo_dir, Path("engine/irpem/adapters/smollm2-drawnconvos"), card)
 PY
+# all 2,222 TEST turns (2026-12-05; the shipped float16 adapter is the default one), one core each, 34 min
+DIALOGDRAW_IRPEM__THREADS=1 dialogdraw eval irpem --out runs/full/shipped --data data/drawnconvos/test.jsonl &
+DIALOGDRAW_IRPEM__THREADS=1 dialogdraw eval irpem --out runs/full/data30k --adapter runs/h200/data30k \
+  --data data/drawnconvos/test.jsonl & wait
+dialogdraw eval compare runs/full/data30k runs/full/shipped --names SFT SFT+DPO --out bench/results/irpem_shipped_30k/full_test
