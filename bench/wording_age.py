@@ -7,8 +7,8 @@ against turns that use a phrasing added since (held out before anyone saw a scor
 
 Phrasing lists only grow at the end (a phrasing's position decides its split), so a phrasing
 id ``<key>.<list>.<i>`` is new when ``i`` is at least the list's size in the old data's
-``stats.json``. A dialogue's ``meta.templates`` is not split per turn: a turn counts as new
-when any phrasing of its intent's template in that dialogue is new.
+``stats.json``. A turn counts as new when any phrasing that wrote it (its ``phrasings``:
+request, reference and attachment wording) is new.
 """
 
 from __future__ import annotations
@@ -29,22 +29,16 @@ def main() -> int:
     p.add_argument("runs", type=Path, nargs="+", help="`eval irpem` output folders (report.json)")
     a = p.parse_args()
 
-    from engine.config import load_settings
     from eval.dialogues import read_dialogues
-    from engine.registry import Registry
-    from training.drawnconvos.generator import Catalog
 
     old_sizes = {name: v["phrasings"] for name, v in
                  json.loads((a.old_data / "stats.json").read_text())["template_coverage"]["lists"].items()}
-    key_of = {intent: key for intent, (key, _) in
-              Catalog.from_registry(Registry.from_settings(load_settings(None))).templates.items()}
     dialogues = {d["id"]: d for d in read_dialogues(a.data / "test.jsonl")}
     print("| run | old wording | new wording |\n|---|---|---|")
     for run in a.runs:
         groups = {False: [0, 0], True: [0, 0]}
         for r in json.loads((run / "report.json").read_text())["records"]:
-            key = key_of[r["gold_intent"]]
-            ids = [t for t in dialogues[r["dialogue_id"]]["meta"]["templates"] if t.split(".", 1)[0] == key]
+            ids = dialogues[r["dialogue_id"]]["turns"][r["turn_index"]]["phrasings"]
             new = any(int(i) >= old_sizes.get(name, 1 << 30) for name, i in (t.rsplit(".", 1) for t in ids))
             groups[new][0] += r["gold_intent"] == r["pred_intent"]
             groups[new][1] += 1

@@ -7,17 +7,18 @@ exports: JSON Lines, one dialogue per line.
        {"role": "assistant", "gold": {"intent": "text2image",
                                       "params": {"prompt": "a fox in a snowy forest"},
                                       "response": "Here is your fox."},
-        "negatives": [], "images": [1]},
+        "negatives": [], "images": [1], "phrasings": ["text2image.ask.3"]},
        {"role": "user", "text": "now edit this photo instead", "images": [2]},
        ...],
-     "meta": {"split": "test", "template": "gen.basic.3"}}
+     "meta": {"split": "test", "seed": 0}}
 
 ``images`` are the session image numbers (#n) a turn adds: attachments on user turns, outputs
 on assistant turns. ``gold`` is a valid IRPEM output (``engine.registry.IntentionParam``).
 ``negatives`` lists terms the user excluded ("no people"): they belong in a negative prompt,
 never in the positive one. An assistant turn may give ``current_image``: the image that is
 current when the IRPEM answers it (needed after an undo/revert; otherwise it is the newest
-image so far). Every assistant turn is one prediction to score, with the turns
+image so far), and ``phrasings``: the DrawnConvos phrasing ids (``<template>.<list>.<index>``)
+that wrote the user turn it answers, so a report can say which wordings the model misreads. Every assistant turn is one prediction to score, with the turns
 before it as context.
 """
 
@@ -42,6 +43,7 @@ class Case:
     current_image: int | None
     gold: dict[str, Any]
     negatives: list[str] = field(default_factory=list)
+    phrasings: list[str] = field(default_factory=list)  # DrawnConvos ids of the request's wording
 
 
 def subset(items: list, limit: int | None, seed: int) -> list:
@@ -71,7 +73,8 @@ def cases(dialogue: dict[str, Any]) -> Iterator[Case]:
         images = list(turn.get("images", []))
         if turn["role"] == "assistant":
             current = turn.get("current_image", current)
-            yield Case(dialogue["id"], i, list(context), current, turn["gold"], list(turn.get("negatives", [])))
+            yield Case(dialogue["id"], i, list(context), current, turn["gold"], list(turn.get("negatives", [])),
+                       list(turn.get("phrasings", [])))
             context.append(DialogueTurn("assistant", turn["gold"].get("response", ""), images))
         else:
             context.append(DialogueTurn("user", turn["text"], images))

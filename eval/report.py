@@ -104,6 +104,7 @@ def _intent_markdown(report: dict[str, Any], title: str, plots: list[str]) -> st
     for intent, row in sorted(report["per_intent"].items()):
         lines.append(f"| {intent} | {row['correct']} | {row['total']} | {row['accuracy']:.3f} |")
     lines += _mistakes_markdown(report.get("records", []))
+    lines += _phrasings_markdown(report.get("records", []))
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
 
@@ -121,9 +122,34 @@ def _mistakes_markdown(records: list[dict[str, Any]], top: int = 12) -> list[str
     lines = ["", f"## Most common mistakes ({sum(map(len, wrong.values()))} of {len(records)} turns wrong)", "",
              "| gold | predicted | turns | for example |", "|---|---|---|---|"]
     for (gold, pred), requests in ranked:
-        example = requests[0].replace("|", "\\|").replace("\n", " ")
-        example = example if len(example) <= 100 else example[:99] + "…"
-        lines.append(f"| {gold} | {pred or '(no intent)'} | {len(requests)} | {example} |")
+        lines.append(f"| {gold} | {pred or '(no intent)'} | {len(requests)} | {_example(requests[0])} |")
+    return lines
+
+
+def _example(request: str) -> str:
+    """A request as one short markdown table cell."""
+    text = request.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def _phrasings_markdown(records: list[dict[str, Any]], top: int = 12) -> list[str]:
+    """The phrasings (DrawnConvos ids) whose turns are misread most: one held-out wording the
+    model cannot read can cost more than a whole weak intent."""
+    turns: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        for tid in r.get("phrasings", []):
+            turns.setdefault(tid, []).append(r)
+    missed = {tid: [r for r in rs if r["pred_intent"] != r["gold_intent"]] for tid, rs in turns.items()}
+    ranked = sorted((kv for kv in missed.items() if kv[1]), key=lambda kv: (-len(kv[1]), kv[0]))[:top]
+    if not ranked:
+        return []
+    wrong = sum(r["pred_intent"] != r["gold_intent"] for r in records)
+    lines = ["", f"## Phrasings misread most ({wrong} turns wrong; a turn counts under each phrasing "
+             "that wrote it: request, reference and attachment wording)", "",
+             "| phrasing | wrong | turns | for example |", "|---|---|---|---|"]
+    for tid, rs in ranked:
+        pred = rs[0]["pred_intent"] or "(no intent)"
+        lines.append(f"| {tid} | {len(rs)} | {len(turns[tid])} | {_example(rs[0].get('request', ''))} -> {pred} |")
     return lines
 
 

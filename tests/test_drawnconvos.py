@@ -14,7 +14,7 @@ from engine.config import DEFAULT_CONFIG, PipelineInstance, load_settings
 from engine.registry import Registry
 from eval.dialogues import cases, read_dialogues
 from training.drawnconvos import generate, templates, vocab
-from training.drawnconvos.stats import distinct_n
+from training.drawnconvos.stats import distinct_n, phrasing_ids
 
 N = 400
 
@@ -121,7 +121,7 @@ def test_references_switches_undo_revert_negatives_and_uploads_occur(dataset):
 
 def test_test_phrasings_and_words_are_held_out(dataset):
     def templates_of(splits):
-        return {tid for s in splits for d in _dialogues(dataset, s) for tid in d["meta"]["templates"]}
+        return {tid for s in splits for d in _dialogues(dataset, s) for tid in phrasing_ids(d)}
 
     train, test = templates_of(("sft", "rlhf")), templates_of(("test",))
     assert test and train and not (train & test)
@@ -239,11 +239,14 @@ def test_a_phrasing_template_always_means_one_intent(dataset, registry):
     meaning: dict[str, set[str]] = {}
     for split in ("sft", "rlhf", "test"):
         for d in _dialogues(dataset, split):
-            intents = {t["gold"]["intent"] for t in d["turns"] if t["role"] == "assistant"}
-            for tid in d["meta"]["templates"]:
-                intent = intent_of[tid.split(".", 1)[0]]
-                assert intent in intents, (tid, intents)
-                meaning.setdefault(tid, set()).add(intent)
+            for t in d["turns"]:
+                if t["role"] != "assistant":
+                    continue
+                assert t["phrasings"], t  # every answered request names the phrasings that wrote it
+                for tid in t["phrasings"]:
+                    intent = intent_of[tid.split(".", 1)[0]]
+                    assert intent == t["gold"]["intent"], (tid, t["gold"]["intent"])
+                    meaning.setdefault(tid, set()).add(intent)
     assert meaning and all(len(i) == 1 for i in meaning.values())
 
 

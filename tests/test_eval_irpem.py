@@ -45,6 +45,10 @@ def test_scripted_run_scores_and_writes_every_report_file(tmp_path):
     # the one misread turn is listed with the request it answered
     assert "## Most common mistakes (1 of 4 turns wrong)" in md
     assert "| instruct_edit | img2img | 1 | make it winter |" in md
+    # and under each phrasing that wrote it; a right turn's phrasing is not listed
+    assert "| instruct_edit.ask.3 | 1 | 1 | make it winter -> img2img |" in md
+    assert "| instruct_edit.free.1 | 1 | 1 |" in md and "text2image.ask.0" not in md
+    assert report["records"][1]["phrasings"] == ["instruct_edit.ask.3", "instruct_edit.free.1"]
     assert Image.open(tmp_path / "confusion_matrix.png").size[0] > 100
 
 

@@ -434,6 +434,7 @@ class CaseRecord:
     param_total: float
     struct_total: float
     request: str = ""  # the user turn answered, so a report can show what was misread
+    phrasings: list[str] = field(default_factory=list)  # the wording's ids, where the data has them
 
 
 @dataclass
@@ -491,7 +492,7 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
         row[pred_intent] = row.get(pred_intent, 0) + 1
         request = next((t.text for t in reversed(case.context) if t.role == "user"), "")
         records.append(CaseRecord(case.dialogue_id, case.turn_index, gold_intent, pred_intent,
-                                  ps.total, ss.total, request))
+                                  ps.total, ss.total, request, list(case.phrasings)))
     n = len(records)
     return IntentReport(
         n=n,

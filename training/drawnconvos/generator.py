@@ -114,7 +114,6 @@ class DialogueBuilder:
         self.split = split
         self.session = Session()
         self.turns: list[dict[str, Any]] = []
-        self.templates: list[str] = []
         self.list_sizes: dict[str, int] = {}
         self.last_intent: str | None = None
 
@@ -204,8 +203,8 @@ class DialogueBuilder:
             s.history.append(target)
         self.turns.append({"role": "user", "text": text, "images": user_images})
         self.turns.append({"role": "assistant", "gold": gold, "negatives": request.negatives,
-                           "images": out_images, "current_image": answer_current})
-        self.templates.extend(ctx.templates)
+                           "images": out_images, "current_image": answer_current,
+                           "phrasings": ctx.templates})
         self.list_sizes |= ctx.list_sizes
         self.last_intent = intent
 
@@ -232,7 +231,7 @@ def generate_dialogue(registry: "Registry", catalog: Catalog, index: int, split:
     for _ in range(rounds):
         builder.add_round()
     dialogue = {"id": f"d{index:06d}", "turns": builder.turns,
-                "meta": {"split": split, "seed": seed, "templates": builder.templates}}
+                "meta": {"split": split, "seed": seed}}
     return dialogue, builder.list_sizes
 
 

@@ -20,6 +20,11 @@ def distinct_n(texts: Iterable[str], n: int = 2) -> float:
     return round(len(seen) / total, 4) if total else 0.0
 
 
+def phrasing_ids(dialogue: dict[str, Any]) -> list[str]:
+    """The phrasings (``<template key>.<list>.<index>``) that wrote a dialogue's user turns."""
+    return [tid for t in dialogue["turns"] if t["role"] == "assistant" for tid in t.get("phrasings", [])]
+
+
 def dialogue_stats(by_split: dict[str, list[dict[str, Any]]], list_sizes: dict[str, int],
                    intents: list[str], skipped: list[str]) -> dict[str, Any]:
     all_dialogues = [d for ds in by_split.values() for d in ds]
@@ -32,7 +37,7 @@ def dialogue_stats(by_split: dict[str, list[dict[str, Any]]], list_sizes: dict[s
     for split, ds in by_split.items():
         side = "test" if split == "test" else "train"
         for d in ds:
-            for tid in d["meta"]["templates"]:
+            for tid in phrasing_ids(d):
                 name, idx = tid.rsplit(".", 1)
                 used.setdefault(name, {"train": set(), "test": set()})[side].add(int(idx))
     coverage = {

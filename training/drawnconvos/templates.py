@@ -59,7 +59,7 @@ class Ctx:
         self.rng = rng
         self.split = split
         self.session = session
-        self.key = key  # the template's key: names its phrasings in meta and stats
+        self.key = key  # the template's key: names its phrasings in the turns and stats
         self.list_sizes: dict[str, int] = {}
         self.target = target  # an earlier image to act on (None: the current one)
         # the intents this run generates: a request has one right intent only among those
