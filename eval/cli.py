@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and the plot")
     cmp.set_defaults(func=eval_compare)
 
+    merge = esub.add_parser("merge", help="one report from `eval irpem` runs over disjoint parts of a file")
+    merge.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="--out folders of the parts")
+    merge.add_argument("--out", type=Path, required=True, help="folder for the merged report.json, report.md and plots")
+    merge.set_defaults(func=eval_merge)
+
 
 def eval_compare(args: argparse.Namespace) -> int:
     from eval.compare import CompareError, compare, load_runs, write_comparison
@@ -52,6 +57,21 @@ def eval_compare(args: argparse.Namespace) -> int:
         return 2
     write_comparison(result, runs, args.out)
     print((args.out / "report.md").read_text())
+    return 0
+
+
+def eval_merge(args: argparse.Namespace) -> int:
+    from eval.merge import MergeError, load_reports, merge_intent_reports
+    from eval.report import write_intent_report
+
+    try:
+        report = merge_intent_reports(load_reports(args.runs))
+    except MergeError as err:
+        print(f"dialogdraw: {err}", file=sys.stderr)
+        return 2
+    write_intent_report(report, args.out)
+    print(json.dumps({k: report[k] for k in ("n", "isa", "parameter_accuracy", "structural_conformity")}, indent=2))
+    print(f"report: {args.out / 'report.md'}")
     return 0
 
 

@@ -74,3 +74,34 @@ def test_cli_with_the_real_intent_model(tmp_path, capsys, monkeypatch):
     assert summary["n"] == 4
     assert summary["structural_conformity"] >= 0.6  # every answer is valid by construction
     assert (tmp_path / "report.md").exists()
+
+
+def test_merged_parts_report_what_one_run_over_the_whole_file_does(tmp_path, capsys):
+    """Lanes: one run per share of the dialogues, merged, is the run over all of them."""
+    settings = load_settings(DEFAULT_CONFIG)
+    registry = Registry.from_settings(settings)
+    answers = [
+        {"intent": "text2image", "params": {"prompt": "a red barn"}, "response": "Barn."},  # negative missed
+        {"intent": "img2img", "params": {"prompt": "winter"}, "response": "Winter."},  # wrong intent
+        {"intent": "vqa", "params": {"question": "what is in this photo?"}, "response": "Looking."},
+        {"intent": "chat", "params": {}, "response": "Hello!"},
+    ]
+    lines = DATA.read_text().splitlines(keepends=True)
+    (tmp_path / "part1.jsonl").write_text(lines[0])
+    (tmp_path / "part2.jsonl").write_text("".join(lines[1:]))
+    whole = run_irpem_eval(settings, registry, DATA, tmp_path / "whole", irpem=ScriptedIrpem(answers))
+    run_irpem_eval(settings, registry, tmp_path / "part1.jsonl", tmp_path / "p1", irpem=ScriptedIrpem(answers[:2]))
+    run_irpem_eval(settings, registry, tmp_path / "part2.jsonl", tmp_path / "p2", irpem=ScriptedIrpem(answers[2:]))
+
+    assert main(["eval", "merge", str(tmp_path / "p1"), str(tmp_path / "p2"), "--out", str(tmp_path / "merged")]) == 0
+    merged = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert 0 < whole["parameter_accuracy"] < 1  # the parts differ, so the weights matter
+    for key in ("n", "param_n", "per_intent", "confusion", "records"):
+        assert merged[key] == whole[key], key
+    for key in ("isa", "parameter_accuracy", "parameter_accuracy_all", "negatives", "structural_conformity"):
+        assert merged[key] == pytest.approx(whole[key]), key
+    assert "| instruct_edit | img2img | 1 | make it winter |" in (tmp_path / "merged" / "report.md").read_text()
+
+    # the same part twice is not a larger run
+    assert main(["eval", "merge", str(tmp_path / "p1"), str(tmp_path / "p1"), "--out", str(tmp_path / "m2")]) == 2
+    assert "scored some turns twice" in capsys.readouterr().err
