@@ -67,6 +67,11 @@ class IrpemSettings(_Strict):
     # "none" keeps float32, bit-exact across runs.
     quantize: Literal["none", "int8"] = "int8"
     threads: int | None = Field(default=None, ge=1, le=256)
+    # How an answer's intent is chosen. "greedy": token by token, like the rest of the answer.
+    # "scored": the offered intent whose whole name has the highest log-probability
+    # (``intent_scores``), then the parameters greedily for that intent. Twice the time per
+    # turn on a CPU for no significant gain (bench/results/irpem_scored_intent/).
+    intent_choice: Literal["greedy", "scored"] = "greedy"
     # "full": the catalog is in the system prompt (what an untrained base needs); "short":
     # no catalog, far fewer tokens. An adapter that records the mode it was trained with
     # (training.json) overrides this.

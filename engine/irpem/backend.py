@@ -265,6 +265,9 @@ class TransformersIrpem:
         ``only`` restricts decoding to that one intent (the prompt is unchanged), to make
         the contrasting answer of a preference pair; IntentError if it cannot run here."""
         with self._lock:
+            if only is None and not sample and self.settings.intent_choice == "scored":
+                scores = self._intent_scores(dialogue, current_image, enabled)
+                only = max(scores, key=scores.__getitem__) if scores else None
             return self._propose(dialogue, current_image, enabled, sample=sample, seed=seed, only=only)
 
     def propose_candidates(
@@ -313,27 +316,30 @@ class TransformersIrpem:
         uses it to find the intent the model would most likely confuse with the right one.
         One prefill of the prompt, then each name on a copy of its KV, one at a time: under
         int8 a batch shares one activation scale, which moved scores by nats."""
+        with self._lock:
+            return self._intent_scores(dialogue, current_image, enabled)
+
+    def _intent_scores(self, dialogue, current_image, enabled) -> dict[str, float]:
         import torch
         from transformers import DynamicCache
 
-        with self._lock:
-            state, prefix_ids, rest_ids = self._prompt_ids(dialogue, current_image, enabled)
-            offered = self.registry.intents(enabled, _image_count(dialogue, current_image) > 0)
-            scores: dict[str, float] = {}
-            with torch.inference_mode():
-                if self.cache_prefix and prefix_ids:
-                    cache, prompt = copy.deepcopy(self._prefix_cache(state)), rest_ids
-                else:
-                    cache, prompt = DynamicCache(config=self.model.config), prefix_ids + rest_ids
-                first = self.model(input_ids=torch.tensor([prompt], device=self.device),
-                                   past_key_values=cache, use_cache=True).logits[0, -1].log_softmax(-1)
-                for intent in offered:
-                    head = self._answer_head_ids(intent)
-                    rest = self.model(input_ids=torch.tensor([head[:-1]], device=self.device),
-                                      past_key_values=copy.deepcopy(cache), use_cache=True)
-                    logp = rest.logits[0].log_softmax(-1)
-                    scores[intent] = float(first[head[0]] + sum(logp[t - 1, head[t]] for t in range(1, len(head))))
-            return scores
+        state, prefix_ids, rest_ids = self._prompt_ids(dialogue, current_image, enabled)
+        offered = self.registry.intents(enabled, _image_count(dialogue, current_image) > 0)
+        scores: dict[str, float] = {}
+        with torch.inference_mode():
+            if self.cache_prefix and prefix_ids:
+                cache, prompt = copy.deepcopy(self._prefix_cache(state)), rest_ids
+            else:
+                cache, prompt = DynamicCache(config=self.model.config), prefix_ids + rest_ids
+            first = self.model(input_ids=torch.tensor([prompt], device=self.device),
+                               past_key_values=cache, use_cache=True).logits[0, -1].log_softmax(-1)
+            for intent in offered:
+                head = self._answer_head_ids(intent)
+                rest = self.model(input_ids=torch.tensor([head[:-1]], device=self.device),
+                                  past_key_values=copy.deepcopy(cache), use_cache=True)
+                logp = rest.logits[0].log_softmax(-1)
+                scores[intent] = float(first[head[0]] + sum(logp[t - 1, head[t]] for t in range(1, len(head))))
+        return scores
 
     def _answer_head_ids(self, intent: str) -> list[int]:
         """Token ids of a whole answer of ``intent`` up to the quote that opens "params": cut
