@@ -18,8 +18,8 @@ on assistant turns. ``gold`` is a valid IRPEM output (``engine.registry.Intentio
 never in the positive one. An assistant turn may give ``current_image``: the image that is
 current when the IRPEM answers it (needed after an undo/revert; otherwise it is the newest
 image so far), and ``phrasings``: the DrawnConvos phrasing ids (``<template>.<list>.<index>``)
-that wrote the user turn it answers, so a report can say which wordings the model misreads. Every assistant turn is one prediction to score, with the turns
-before it as context.
+that wrote the user turn it answers, so a report can say which wordings the model misreads.
+Every assistant turn is one prediction to score, with the turns before it as context.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eval.metrics.intent import intent_tallies, per_intent_rows
+
 # means over every turn, and means over the turns with the gold intent (the paper's rule)
 PER_TURN = ("isa", "parameter_accuracy_all", "structural_conformity", "structure_valid", "structure_clean")
 PER_RIGHT_TURN = ("parameter_accuracy", "key_terms", "conditions", "negatives")
@@ -31,8 +33,8 @@ def merge_intent_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         values = {json.dumps(r.get(key)) for r in reports}
         if len(values) > 1:
             raise MergeError(f"the runs differ in {key} ({', '.join(sorted(values))}): not parts of one run")
-    turns = [(r["dialogue_id"], r["turn_index"]) for rep in reports for r in rep["records"]]
-    if len(set(turns)) != len(turns):
+    records = [r for rep in reports for r in rep["records"]]
+    if len({(r["dialogue_id"], r["turn_index"]) for r in records}) != len(records):
         raise MergeError("the runs scored some turns twice: merge runs over disjoint dialogues")
     n = sum(r["n"] for r in reports)
     right = sum(r["param_n"] for r in reports)
@@ -41,19 +43,9 @@ def merge_intent_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         merged[key] = sum(r[key] * r["n"] for r in reports) / n if n else 0.0
     for key in PER_RIGHT_TURN:
         merged[key] = sum(r[key] * r["param_n"] for r in reports) / right if right else 0.0
-    per: dict[str, list[int]] = {}
-    confusion: dict[str, dict[str, int]] = {}
-    for rep in reports:
-        for intent, row in rep["per_intent"].items():
-            c = per.setdefault(intent, [0, 0])
-            c[0] += row["correct"]
-            c[1] += row["total"]
-        for gold, row in rep["confusion"].items():
-            for pred, count in row.items():
-                confusion.setdefault(gold, {})[pred] = confusion.get(gold, {}).get(pred, 0) + count
-    merged["per_intent"] = {k: {"correct": c, "total": t, "accuracy": c / t} for k, (c, t) in sorted(per.items())}
-    merged["confusion"] = {k: dict(sorted(v.items())) for k, v in sorted(confusion.items())}
-    merged["records"] = [r for rep in reports for r in rep["records"]]
+    per_intent, merged["confusion"] = intent_tallies((r["gold_intent"], r["pred_intent"]) for r in records)
+    merged["per_intent"] = per_intent_rows(per_intent)
+    merged["records"] = records
     merged["data"] = " + ".join(str(r.get("data", "?")) for r in reports)
     merged["seconds"] = round(sum(r.get("seconds", 0.0) for r in reports), 1)
     merged |= {key: reports[0].get(key) for key in SAME}

@@ -91,7 +91,7 @@ import typing
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from engine.registry import IMAGE_REF_PATTERN, IntentError
 
@@ -456,9 +456,29 @@ class IntentReport:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["per_intent"] = {k: {"correct": c, "total": t, "accuracy": a}
-                           for k, (c, t, a) in self.per_intent.items()}
+        d["per_intent"] = per_intent_rows(self.per_intent)
         return d
+
+
+def intent_tallies(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, tuple[int, int, float]],
+                                                               dict[str, dict[str, int]]]:
+    """Per gold intent (correct, total, accuracy), and the confusion counts gold -> predicted,
+    from (gold, predicted) intent pairs."""
+    per: dict[str, list[int]] = {}
+    confusion: dict[str, dict[str, int]] = {}
+    for gold, pred in pairs:
+        c = per.setdefault(gold, [0, 0])
+        c[0] += pred == gold
+        c[1] += 1
+        row = confusion.setdefault(gold, {})
+        row[pred] = row.get(pred, 0) + 1
+    return ({k: (c, t, c / t) for k, (c, t) in sorted(per.items())},
+            {k: dict(sorted(v.items())) for k, v in sorted(confusion.items())})
+
+
+def per_intent_rows(per_intent: dict[str, tuple[int, int, float]]) -> dict[str, dict[str, Any]]:
+    """``per_intent`` as report.json writes it."""
+    return {k: {"correct": c, "total": t, "accuracy": a} for k, (c, t, a) in per_intent.items()}
 
 
 def _mean(xs: list[float]) -> float:
@@ -472,8 +492,6 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
     right: list[ParamScore] = []
     param_all: list[float] = []
     structs: list[StructScore] = []
-    per: dict[str, list[int]] = {}
-    confusion: dict[str, dict[str, int]] = {}
     for case, raw in items:
         gold_intent = case.gold["intent"]
         pred_intent, _ = parse_output(raw)
@@ -485,15 +503,11 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
             right.append(ps)
         param_all.append(ps.total)
         structs.append(ss)
-        c = per.setdefault(gold_intent, [0, 0])
-        c[0] += ok
-        c[1] += 1
-        row = confusion.setdefault(gold_intent, {})
-        row[pred_intent] = row.get(pred_intent, 0) + 1
         request = next((t.text for t in reversed(case.context) if t.role == "user"), "")
         records.append(CaseRecord(case.dialogue_id, case.turn_index, gold_intent, pred_intent,
                                   ps.total, ss.total, request, list(case.phrasings)))
     n = len(records)
+    per_intent, confusion = intent_tallies((r.gold_intent, r.pred_intent) for r in records)
     return IntentReport(
         n=n,
         isa=len(right) / n if n else 0.0,
@@ -506,7 +520,7 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
         structural_conformity=_mean([s.total for s in structs]),
         structure_valid=_mean([s.valid for s in structs]),
         structure_clean=_mean([s.clean for s in structs]),
-        per_intent={k: (c, t, c / t) for k, (c, t) in sorted(per.items())},
-        confusion={k: dict(sorted(v.items())) for k, v in sorted(confusion.items())},
+        per_intent=per_intent,
+        confusion=confusion,
         records=records,
     )
