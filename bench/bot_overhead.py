@@ -37,7 +37,7 @@ from PIL import Image  # noqa: E402
 
 from bot.app import embedded, settle_heap  # noqa: E402
 from bot.discordbot.client import DialogDrawBot  # noqa: E402
-from bot.store import repository as repo  # noqa: E402
+from bot.store import sessions as repo  # noqa: E402
 from engine.config import DEFAULT_CONFIG, PipelineInstance, load_settings  # noqa: E402
 from engine.registry import KINDS, Inputs, PipelineKind, PipelineOutput, Registry, register_kind  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
@@ -139,7 +139,7 @@ async def run(threads: int, rounds: int, tmp: Path, spread: float = 0.0) -> dict
         thread_ids = [fake.snowflake() for _ in range(threads)]
         thread_of_session = {}
         for user, thread in zip(users, thread_ids):
-            sid = await app.conversation.session_for("discord", str(thread), user["id"], str(fake.guild_id))
+            sid = await app.conversation.open_session("discord", str(thread), user["id"], str(fake.guild_id))
             thread_of_session[sid] = thread
 
         stop = asyncio.Event()

@@ -51,7 +51,7 @@ async def main(steps: int, runs: int, data_dir: Path) -> None:
         system_s: list[float] = []
         async with embedded(settings, engine=engine) as app:
             conv = app.conversation
-            sid = await conv.session_for("terminal", None, "bench")
+            sid = await conv.open_session("terminal", None, "bench")
 
             async def through_system() -> None:
                 receipt = await conv.user_turn(sid, "bench", PROMPT, forced_intent=forced)

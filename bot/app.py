@@ -49,7 +49,7 @@ async def embedded(settings: Settings, engine: Engine | None = None) -> AsyncIte
     images = ImageStore(settings.data_dir / "images")
     queue = DbJobQueue(
         db, images, max_attempts=settings.queue.max_attempts,
-        position_interval=settings.bot.status_interval_seconds,
+        position_interval=settings.bot.status_interval_seconds, dialogue_turns=settings.irpem.dialogue_turns,
     )
     # A second process on this database (a `dialogdraw chat` beside the bot) must not take
     # over the jobs the first is running: only the jobs of dead workers are put back.

@@ -16,8 +16,8 @@ exports: JSON Lines, one dialogue per line.
 on assistant turns. ``gold`` is a valid IRPEM output (``engine.registry.IntentionParam``).
 ``negatives`` lists terms the user excluded ("no people"): they belong in a negative prompt,
 never in the positive one. An assistant turn may give ``current_image``: the image that is
-current when the IRPEM answers it (needed after an undo/revert; otherwise it is the newest
-image so far), and ``phrasings``: the DrawnConvos phrasing ids (``<template>.<list>.<index>``)
+current when the IRPEM answers it (without it, the session rules of ``engine.session`` give
+it from the turns before: new images, undo, revert), and ``phrasings``: the DrawnConvos phrasing ids (``<template>.<list>.<index>``)
 that wrote the user turn it answers, so a report can say which wordings the model misreads.
 Every assistant turn is one prediction to score, with the turns before it as context.
 """
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.queue import DialogueTurn
+from engine.session import replay
 
 
 @dataclass
@@ -65,19 +66,18 @@ def read_dialogues(path: str | Path) -> Iterator[dict[str, Any]]:
 
 def cases(dialogue: dict[str, Any]) -> Iterator[Case]:
     """Every assistant turn of a dialogue as a Case. The context holds the turns before it
-    (assistant turns as their gold response), and the current image is the newest image
-    seen so far, as the session store would have it without undo/revert in between."""
+    (assistant turns as their gold response). The current image is the turn's
+    ``current_image`` when the file gives it, else what the session rules make of the turns
+    before (``engine.session.replay``: new images, undo and revert, as the bot applies them)."""
+    turns = dialogue["turns"]
+    states = iter(replay((t["role"], list(t.get("images", [])), t.get("gold")) for t in turns))
     context: list[DialogueTurn] = []
-    current: int | None = None
-    for i, turn in enumerate(dialogue["turns"]):
+    for i, turn in enumerate(turns):
         images = list(turn.get("images", []))
         if turn["role"] == "assistant":
-            current = turn.get("current_image", current)
+            current = turn.get("current_image", next(states).current)
             yield Case(dialogue["id"], i, list(context), current, turn["gold"], list(turn.get("negatives", [])),
                        list(turn.get("phrasings", [])))
             context.append(DialogueTurn("assistant", turn["gold"].get("response", ""), images))
         else:
             context.append(DialogueTurn("user", turn["text"], images))
-        if images:
-            current = max(images)
-

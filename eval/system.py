@@ -48,7 +48,7 @@ async def run_system_eval(settings: "Settings", data: Path, out: Path, *, engine
         clip = await run(ClipEmbedder.from_cache, app.engine.models)
         for dialogue in tqdm(load_dialogues(data, limit, seed), desc="system eval", unit="dialogue"):
             conv = app.conversation
-            sid = await conv.session_for("eval", None, "eval")
+            sid = await conv.open_session("eval", None, "eval")
             pictures: dict[int, Image.Image] = {}
             rounds: list[Round] = []
             for turn in dialogue["turns"]:

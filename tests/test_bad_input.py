@@ -52,7 +52,7 @@ async def all_rows(app, model):
 )
 async def test_invalid_intent_fails_the_job_clearly_and_runs_nothing(tiny_settings, output, message):
     async with embedded(tiny_settings, engine=engine_with(tiny_settings, output)) as app:
-        sid = await app.conversation.session_for("terminal", None, "dave")
+        sid = await app.conversation.open_session("terminal", None, "dave")
         receipt = await app.conversation.user_turn(sid, "dave", "do the thing")
         outcome = await asyncio.wait_for(app.conversation.wait(receipt.job_id), 30)
         assert outcome.status == "failed"
@@ -82,7 +82,7 @@ def _bomb() -> bytes:
 )
 async def test_bad_attachment_is_refused_and_the_turn_kept(tiny_settings, attachment, reason):
     async with embedded(tiny_settings, engine=engine_with(tiny_settings)) as app:
-        sid = await app.conversation.session_for("terminal", None, "erin")
+        sid = await app.conversation.open_session("terminal", None, "erin")
         receipt = await app.conversation.user_turn(sid, "erin", "edit my photo", [attachment])
         assert receipt.job_id is None
         assert attachment.filename in receipt.refusal and reason in receipt.refusal
@@ -92,7 +92,7 @@ async def test_bad_attachment_is_refused_and_the_turn_kept(tiny_settings, attach
 
 async def test_huge_message_is_refused_and_stored_whole(tiny_settings):
     async with embedded(tiny_settings, engine=engine_with(tiny_settings)) as app:
-        sid = await app.conversation.session_for("terminal", None, "fay")
+        sid = await app.conversation.open_session("terminal", None, "fay")
         text = "draw " + "a very long fox " * 6250  # ~100 kB
         receipt = await app.conversation.user_turn(sid, "fay", text)
         assert receipt.job_id is None and "limit is 4,000" in receipt.refusal
@@ -104,7 +104,7 @@ async def test_huge_message_is_refused_and_stored_whole(tiny_settings):
 async def test_per_user_concurrent_job_limit(tiny_settings):
     settings = tiny_settings.model_copy(update={"queue": tiny_settings.queue.model_copy(update={"mode": "remote"})})
     async with embedded(settings) as app:  # no worker: jobs stay queued
-        sid = await app.conversation.session_for("terminal", None, "gus")
+        sid = await app.conversation.open_session("terminal", None, "gus")
         first = await app.conversation.user_turn(sid, "gus", "a cat")
         second = await app.conversation.user_turn(sid, "gus", "a dog")
         third = await app.conversation.user_turn(sid, "gus", "a cow")

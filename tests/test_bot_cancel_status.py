@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from bot.discordbot.actions import NOT_YOURS
+from bot.conversation import NOT_YOURS
 from bot.store.models import Image as ImageRow
 from bot.store.models import Job
 from engine.config import PipelineInstance

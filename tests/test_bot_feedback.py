@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.store import repository as repo
+from bot.store import feedback, jobs, sessions
 from bot.store.models import Feedback, Job, Session
 from bot.store.preferences import preference_pairs
 from tests.bot_harness import final_reply, open_thread, paint, running_bot, turn_of, with_paint
@@ -109,20 +109,25 @@ async def test_ab_choice_and_neither_correction_make_the_right_preference_pairs(
 
 async def test_votes_on_two_answers_to_one_context_make_a_vote_pair(db, store):
     """👍 on one answer and 👎 on another, both given the same context, prefer the first."""
-    from engine.queue import DialogueTurn, JobRequest, JobResult
-    from bot.store.images import ImageStore  # noqa: F401
+    from bot.store.jobqueue import DbJobQueue
+    from bot.store.models import utcnow
+    from engine.config import Limits
+    from engine.queue import JobResult
+    from engine.session import Ticket
 
-    session = await repo.get_or_create_session(db, "discord", "55", "u1", "g1")
+    queue = DbJobQueue(db, store)
     turns = []
-    for answer in ("vqa", "chat"):
-        user_turn = await repo.add_user_turn(db, session.id, "u1", "what is this?")
-        job = await repo.enqueue_job(db, session.id, user_turn.id, "u1", lambda job_id: JobRequest(
-            job_id, session.id, [DialogueTurn("user", "what is this?")], {}, None, 1))
-        recorded = await repo.record_result(
-            db, job.id, JobResult({"intent": answer, "params": {}, "response": answer}, answer), store)
+    for channel, answer in (("55", "vqa"), ("56", "chat")):  # one question, in two threads
+        session = await sessions.open_session(db, "discord", channel, "u1", "g1")
+        (stored,) = await sessions.add_turns(db, [sessions.NewTurn(
+            session.id, "u1", "what is this?", [], Ticket(seed=1, ab_draw=1.0, limits=Limits()))], since=utcnow())
+        assert (await queue.claim("w")).job_id == stored.job.id
+        recorded = await jobs.record_result(
+            db, stored.job.id, JobResult({"intent": answer, "params": {}, "response": answer}, answer), store)
         turns.append(recorded.turn.id)
-    await repo.set_vote(db, turns[0], "u1", "up")
-    await repo.set_vote(db, turns[1], "u1", "down")
+    await feedback.set_vote(db, turns[0], "u1", "up")
+    await feedback.set_vote(db, turns[1], "u1", "down")
     pairs = await preference_pairs(db)
     assert [(p.source, p.chosen["intent"], p.rejected["intent"]) for p in pairs] == [("vote", "vqa", "chat")]
+    assert pairs[0].context.dialogue[0].text == "what is this?"
     assert await preference_pairs(db, guild_id="another") == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store import repository as repo
+from bot.store import guilds
 from bot.store.models import GuildSettings
 from tests.bot_harness import running_bot, with_paint
 from tests.discord_recorder import MANAGE_GUILD
@@ -76,24 +76,24 @@ async def test_moderators_configure_their_server(tiny_settings):
         db = r.app.conversation.db
         text = await answer(fake, "pipelines disable", [{"name": "pipeline", "type": 3, "value": "upscale"}])
         assert "disabled" in text
-        settings = await repo.guild_settings(db, guild)
+        settings = await guilds.guild_settings(db, guild)
         assert "upscale" not in settings.enabled_pipelines and "paint" in settings.enabled_pipelines
         assert "⛔ `upscale`" in await answer(fake, "pipelines list")
         await answer(fake, "pipelines enable", [{"name": "pipeline", "type": 3, "value": "upscale"}])
-        assert "upscale" in (await repo.guild_settings(db, guild)).enabled_pipelines
+        assert "upscale" in (await guilds.guild_settings(db, guild)).enabled_pipelines
 
         opts = [{"name": "pipeline", "type": 3, "value": "paint"}, {"name": "key", "type": 3, "value": "steps"},
                 {"name": "value", "type": 3, "value": "7"}]
         assert "`7`" in await answer(fake, "pipelines set", opts)
-        assert (await repo.guild_settings(db, guild)).pipeline_overrides == {"paint": {"steps": 7}}
+        assert (await guilds.guild_settings(db, guild)).pipeline_overrides == {"paint": {"steps": 7}}
         opts[2]["value"] = "default"
         await answer(fake, "pipelines set", opts)
-        assert (await repo.guild_settings(db, guild)).pipeline_overrides == {}
+        assert (await guilds.guild_settings(db, guild)).pipeline_overrides == {}
 
         text = await answer(fake, "limits", [{"name": "concurrent_jobs", "type": 4, "value": 1},
                                              {"name": "max_image_mb", "type": 10, "value": 2.0}])
         assert "1 request(s) at a time" in text and "2.0 MiB" in text
-        assert (await repo.guild_settings(db, guild)).limits == {"per_user_concurrent_jobs": 1,
+        assert (await guilds.guild_settings(db, guild)).limits == {"per_user_concurrent_jobs": 1,
                                                                  "max_attachment_bytes": 2 * 1024 * 1024}
         text = await answer(fake, "limits", [{"name": "daily_quota", "type": 4, "value": 99999}])
         assert "200 per 24 hours" in text and "capped" in text  # never above the bot's own limit

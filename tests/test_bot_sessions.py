@@ -34,7 +34,7 @@ async def test_three_turn_thread_session_on_the_tiny_profile(tiny_settings):
         assert first.path.endswith(f"/messages/{status.response['id']}")  # the status message, edited in place
         t1 = turn_of(first)
         assert first.custom_ids == [f"dd:vote:up:{t1}", f"dd:vote:down:{t1}", f"dd:reroll:{t1}",
-                                    f"dd:undo:{t1}", f"dd:upscale:{t1}", f"dd:details:{t1}"]
+                                    f"dd:undo:{t1}", f"dd:upscale:{t1}", f"dd:vary:{t1}", f"dd:details:{t1}"]
         assert [name for name, _ in first.files] == ["image-1.png"] and first.files[0][1].startswith(b"\x89PNG")
         assert "A fox in the snow." in first.content and "#1" in first.content
 
@@ -129,7 +129,8 @@ async def test_only_the_owner_talks_unless_the_server_says_anyone(tiny_settings)
         mark = fake.mark()
         fake.send_message(bob, "add a bear", channel_id=thread)
         fake.click(fake.message_payload(first.response["id"]), f"dd:reroll:{turn_of(first)}", user=bob)
-        refusal = await fake.wait_for("POST", r"/interactions/\d+/[\w-]+/callback", since=mark)
+        await fake.wait_for("POST", r"/interactions/\d+/[\w-]+/callback", since=mark)  # acknowledged first
+        refusal = await fake.wait_for("POST", r"/webhooks/\d+/[\w-]+", since=mark)
         assert refusal.flags & 64 and "Only the person who started this thread" in refusal.content
         await asyncio.sleep(0.2)
         assert fake.find("POST", rf"/channels/{thread}/messages", since=mark) == []

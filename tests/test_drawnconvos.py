@@ -12,6 +12,7 @@ import pytest
 
 from engine.config import DEFAULT_CONFIG, PipelineInstance, load_settings
 from engine.registry import Registry
+from engine.session import ImageState
 from eval.dialogues import cases, read_dialogues
 from training.drawnconvos import generate, templates, vocab
 from training.drawnconvos.stats import distinct_n, phrasing_ids
@@ -262,7 +263,7 @@ def _core_requests(per_intent: int = 250) -> list[tuple[str, str, dict]]:
             split = "test" if i % 5 == 0 else "sft"
             rng = random.Random(f"{intent}:{i}")
             session = templates.Session([templates.Image("a red fox", "fox"), templates.Image("an old mill", "mill"),
-                                         templates.Image(None, None)], current=3, history=[1, 2, 3])
+                                         templates.Image(None, None)], state=ImageState(3, 3, (1, 2, 3)))
             target = rng.choice([1, 2]) if intent == "revert" else None
             ctx = templates.Ctx(rng, split, session, intent, target, offered)
             ctx.noisy = False

@@ -52,7 +52,7 @@ async def test_four_turn_dialogue_end_to_end(tiny_settings):
     engine = scripted_engine(tiny_settings, [out for _, out in FOX_DIALOGUE])
     async with embedded(tiny_settings, engine=engine) as app:
         conv = app.conversation
-        sid = await conv.session_for("terminal", None, "alice")
+        sid = await conv.open_session("terminal", None, "alice")
         outcomes = []
         for text, _ in FOX_DIALOGUE:
             receipt = await conv.user_turn(sid, "alice", text)
@@ -90,7 +90,7 @@ async def test_four_turn_dialogue_end_to_end(tiny_settings):
 async def test_progress_events_reach_the_front_end(tiny_settings):
     engine = scripted_engine(tiny_settings, [FOX_DIALOGUE[0][1]])
     async with embedded(tiny_settings, engine=engine) as app:
-        sid = await app.conversation.session_for("terminal", None, "bob")
+        sid = await app.conversation.open_session("terminal", None, "bob")
         receipt = await app.conversation.user_turn(sid, "bob", "a fox")
         events = []
 
@@ -109,7 +109,7 @@ async def test_attachment_becomes_an_image_the_edit_uses(tiny_settings):
     engine = scripted_engine(tiny_settings, [out])
     async with embedded(tiny_settings, engine=engine) as app:
         conv = app.conversation
-        sid = await conv.session_for("terminal", None, "carol")
+        sid = await conv.open_session("terminal", None, "carol")
         photo = encode_png(Image.new("RGB", (40, 30), (100, 100, 100)))
         receipt = await conv.user_turn(sid, "carol", "brighten this", [Attachment("photo.png", photo)])
         assert receipt.attached == [1]
@@ -125,7 +125,7 @@ async def test_attachment_becomes_an_image_the_edit_uses(tiny_settings):
 async def test_job_left_running_by_a_dead_process_is_resumed_at_start(tiny_settings):
     remote = tiny_settings.model_copy(update={"queue": tiny_settings.queue.model_copy(update={"mode": "remote"})})
     async with embedded(remote) as app:  # a process whose worker claims the job, then dies
-        sid = await app.conversation.session_for("terminal", None, "ivy")
+        sid = await app.conversation.open_session("terminal", None, "ivy")
         receipt = await app.conversation.user_turn(sid, "ivy", "a fox in a snowy forest")
         claimed = await app.queue.claim("worker-that-dies")
         assert claimed.job_id == receipt.job_id
@@ -175,7 +175,7 @@ async def test_cancel_stops_a_running_job_and_the_worker_goes_on(tiny_settings):
     SlowKind.stopped_at = None
     async with embedded(settings, engine=engine) as app:
         conv = app.conversation
-        sid = await conv.session_for("terminal", None, "jo")
+        sid = await conv.open_session("terminal", None, "jo")
         receipt = await conv.user_turn(sid, "jo", "take your time")
         steps = []
 
@@ -183,7 +183,7 @@ async def test_cancel_stops_a_running_job_and_the_worker_goes_on(tiny_settings):
             if ev.stage == "step":
                 steps.append(ev.step)
                 if len(steps) == 3:
-                    assert await conv.cancel(receipt.job_id)
+                    assert await conv.cancel(receipt.job_id, "jo")
 
         outcome = await asyncio.wait_for(conv.wait(receipt.job_id, on_progress), 60)
         assert outcome.status == "cancelled" and outcome.images == []

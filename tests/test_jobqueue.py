@@ -13,11 +13,14 @@ import time
 import pytest
 from PIL import Image as PILImage
 
-from bot.store import repository as repo
+from bot.store import jobs as job_rows
+from bot.store import sessions
 from bot.store.db import Database
 from bot.store.jobqueue import DbJobQueue
-from bot.store.models import Job
-from engine.queue import DialogueTurn, JobQueue, JobRequest, JobResult, ProgressEvent
+from bot.store.models import Job, utcnow
+from engine.config import Limits
+from engine.queue import DialogueTurn, JobQueue, JobResult, ProgressEvent
+from engine.session import Ticket
 from engine.worker import local_worker_id, worker_alive
 
 
@@ -33,17 +36,11 @@ def queue(db, store) -> DbJobQueue:
 
 
 async def enqueue(db: Database, user: str, channel: str, text: str = "draw") -> int:
-    session = await repo.get_or_create_session(db, "discord", channel, user)
-    turn = await repo.add_user_turn(db, session.id, user, text)
-
-    async def build(job_id: int) -> JobRequest:
-        images = await repo.session_images(db, session.id)
-        return JobRequest(
-            job_id, session.id, await repo.dialogue(db, session.id, 8),
-            {img.number: img.sha256 for img in images}, None, seed=1,
-        )
-
-    return (await repo.enqueue_job(db, session.id, turn.id, user, build)).id
+    """A user's turn with its job, stored the way the bot stores turns."""
+    session = await sessions.open_session(db, "discord", channel, user)
+    ticket = Ticket(seed=1, ab_draw=1.0, limits=Limits(per_user_concurrent_jobs=100))
+    (stored,) = await sessions.add_turns(db, [sessions.NewTurn(session.id, user, text, [], ticket)], since=utcnow())
+    return stored.job.id
 
 
 async def claim_all(queue: DbJobQueue, worker: str = "w") -> list[int]:
@@ -90,8 +87,8 @@ async def test_a_session_runs_its_jobs_in_order_and_sees_earlier_results(db, que
     ]
     assert request.image_refs == {1: sha} and request.current_image == 1
     assert await queue.get_image(sha) == png((0, 0, 200))
-    stored = await repo.get_job(db, second)
-    assert stored.payload["current_image"] == 1  # the refreshed request is what is stored
+    stored = await job_rows.get_job(db, second)
+    assert stored.payload == request.to_dict()  # built once, at the first claim, and kept
 
 
 async def test_concurrent_claimers_never_share_a_job(db_url, store, db):
@@ -108,7 +105,7 @@ async def test_concurrent_claimers_never_share_a_job(db_url, store, db):
     flat = [j for ids in claimed for j in ids]
     assert sorted(flat) == sorted(jobs)  # each exactly once
     for job_id in jobs:
-        job = await repo.get_job(db, job_id)
+        job = await job_rows.get_job(db, job_id)
         assert job.status == "running" and job.attempts == 1
 
 
@@ -124,16 +121,16 @@ async def test_recover_requeues_jobs_of_a_dead_process(db_url, store):
         queue = DbJobQueue(db, store, max_attempts=3)
         assert await queue.claim("w") is None
         assert await queue.recover() == 1
-        job = await repo.get_job(db, job_id)
+        job = await job_rows.get_job(db, job_id)
         assert (job.status, job.worker_id) == ("queued", None)
         request = await queue.claim("w2")
         assert request.job_id == job_id
-        assert (await repo.get_job(db, job_id)).attempts == 2
+        assert (await job_rows.get_job(db, job_id)).attempts == 2
 
         # A job whose attempts are spent is given up instead.
         spent = DbJobQueue(db, store, max_attempts=2)
         assert await spent.recover() == 0
-        job = await repo.get_job(db, job_id)
+        job = await job_rows.get_job(db, job_id)
         assert job.status == "failed" and "2 time(s)" in job.error
         assert await spent.recover() == 0
     finally:
@@ -147,14 +144,16 @@ async def test_recover_only_the_named_workers(db, store):
     await queue.claim("alive")
     await queue.claim("dead")
     assert await queue.recover(worker_ids=["dead"]) == 1
-    statuses = {j: (await repo.get_job(db, j)).status for j in (j1, j2)}
+    statuses = {j: (await job_rows.get_job(db, j)).status for j in (j1, j2)}
     assert sorted(statuses.values()) == ["queued", "running"]
 
 
 @pytest.fixture
 def live_python():
     """A live Python process on this host, as a second dialogdraw would be."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "up\n"  # running Python, not still between fork and exec
     yield proc
     proc.kill()
     proc.wait()
@@ -187,8 +186,8 @@ async def test_recover_leaves_the_jobs_of_a_live_process_alone(db, store, live_p
     assert (await queue.claim(f"{host}:{live_python.pid}")).job_id == j_live
     assert (await queue.claim(f"{host}:999999999")).job_id == j_dead
     assert await queue.recover(alive=worker_alive) == 1
-    assert (await repo.get_job(db, j_live)).status == "running"
-    assert (await repo.get_job(db, j_dead)).status == "queued"
+    assert (await job_rows.get_job(db, j_live)).status == "running"
+    assert (await job_rows.get_job(db, j_dead)).status == "queued"
 
 
 async def test_retry_until_attempts_are_spent(db, store):
@@ -196,18 +195,18 @@ async def test_retry_until_attempts_are_spent(db, store):
     job_id = await enqueue(db, "A", "t")
     await queue.claim("w")
     await queue.fail(job_id, "flaky GPU", retry=True)
-    job = await repo.get_job(db, job_id)
+    job = await job_rows.get_job(db, job_id)
     assert (job.status, job.attempts, job.error) == ("queued", 1, "flaky GPU")
     await queue.claim("w")
     await queue.fail(job_id, "flaky GPU again", retry=True)
-    job = await repo.get_job(db, job_id)
+    job = await job_rows.get_job(db, job_id)
     assert (job.status, job.attempts, job.error) == ("failed", 2, "flaky GPU again")
     assert await queue.claim("w") is None
 
     no_retry = await enqueue(db, "A", "t2")
     await queue.claim("w")
     await queue.fail(no_retry, "cannot do that", retry=False)
-    assert (await repo.get_job(db, no_retry)).status == "failed"
+    assert (await job_rows.get_job(db, no_retry)).status == "failed"
 
 
 async def test_retry_delay_holds_the_job_back(db, store):
@@ -223,19 +222,19 @@ async def test_cancel_queued_and_running_jobs(db, queue, store):
     queued = await enqueue(db, "A", "t1")
     running = await enqueue(db, "B", "t2")
     assert (await queue.claim("w")).job_id == queued
-    assert await repo.cancel_job(db, running) is True  # B's job, still queued
+    assert await job_rows.cancel_job(db, running) is True  # B's job, still queued
     assert await queue.claim("w") is None
     assert not await queue.is_cancelled(queued)
-    assert await repo.cancel_job(db, queued) is True  # now running
+    assert await job_rows.cancel_job(db, queued) is True  # now running
     assert await queue.is_cancelled(queued)
     # Whatever the worker delivers after the cancel is dropped.
     sha = await queue.put_image(png((1, 2, 3)))
     assert await queue.complete(queued, JobResult({"intent": "text2image"}, "late", [sha])) is None
     await queue.fail(queued, "late failure", retry=True)
-    job = await repo.get_job(db, queued)
+    job = await job_rows.get_job(db, queued)
     assert job.status == "cancelled" and job.result is None
-    assert await repo.session_images(db, job.session_id) == []
-    assert await repo.cancel_job(db, queued) is False
+    assert await sessions.session_images(db, job.session_id) == []
+    assert await job_rows.cancel_job(db, queued) is False
 
 
 async def test_wait_for_work_wakes_on_notify(queue):
@@ -281,7 +280,7 @@ async def test_an_unreadable_request_fails_instead_of_jamming(db, queue):
         job = await s.get(Job, bad)
         job.payload = {"garbage": True}
     assert (await queue.claim("w")).job_id == good
-    job = await repo.get_job(db, bad)
+    job = await job_rows.get_job(db, bad)
     assert job.status == "failed" and "could not be read" in job.error
 
 

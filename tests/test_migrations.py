@@ -4,6 +4,7 @@ is exactly the ORM's (autogenerate finds no difference); the `db` subcommands wo
 from __future__ import annotations
 
 import argparse
+import json
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -39,7 +40,7 @@ def test_upgrade_downgrade_upgrade(tmp_path):
     url = f"sqlite+aiosqlite:///{path}"
     upgrade(url)
     assert TABLES <= tables(path)
-    assert current_revision(url) == "0003"
+    assert current_revision(url) == "0004"
     assert schema_diff(path) == []
 
     upgrade(url)  # already at head: nothing to do
@@ -64,7 +65,7 @@ async def test_upgrade_from_a_running_event_loop(tmp_path):
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     try:
         await db.upgrade()
-        assert await db.revision() == "0003"
+        assert await db.revision() == "0004"
         await db.downgrade("base")
         assert await db.revision() is None
         await db.upgrade()
@@ -87,7 +88,7 @@ def test_db_cli(tmp_path, capsys):
     args = parser.parse_args(["db", "downgrade", "--to", "base", "--db", url])
     assert args.func(args) == 0
     assert tables(path) & TABLES == set()
-    assert capsys.readouterr().out.split() == ["database", "at", "0003", "0003", "database", "at", "base"]
+    assert capsys.readouterr().out.split() == ["database", "at", "0004", "0004", "database", "at", "base"]
 
 
 def test_db_cli_reads_the_settings(tmp_path, monkeypatch):
@@ -102,7 +103,7 @@ def test_db_cli_reads_the_settings(tmp_path, monkeypatch):
 
 async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
     """A database made by 0001 gains the bot's columns with its rows intact, and back."""
-    from bot.store import repository as repo
+    from bot.store import sessions
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     try:
@@ -112,9 +113,9 @@ async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
                 "INSERT INTO sessions (platform, channel_id, owner_id, created_at, image_count) "
                 "VALUES ('discord', '42', 'u1', '2025-01-01 00:00:00', 0)")
         await db.upgrade()
-        assert await db.revision() == "0003"
-        session = await repo.session_by_channel(db, "discord", "42")
-        assert session.owner_id == "u1"
+        assert await db.revision() == "0004"
+        session, _ = (await sessions.sessions_by_channel(db, "discord", ["42"]))["42"]
+        assert session.owner_id == "u1" and session.image_history == []
         await db.downgrade("0001")
         assert await db.revision() == "0001"
         async with db.engine.connect() as conn:
@@ -126,8 +127,7 @@ async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
 
 async def test_0003_repairs_a_database_made_before_0001_had_replaced_number(tmp_path):
     """Such a database (this column dropped by hand: SQLite's DROP COLUMN) gets it back with
-    its images intact; one that has it is left alone; image queries work on both."""
-    from bot.store import repository as repo
+    its images intact; one that has it is left alone."""
 
     path = tmp_path / "old.sqlite"
     db = Database(f"sqlite+aiosqlite:///{path}")
@@ -144,11 +144,12 @@ async def test_0003_repairs_a_database_made_before_0001_had_replaced_number(tmp_
             await conn.exec_driver_sql(
                 "INSERT INTO images (session_id, number, sha256, size, width, height, format, turn_id, created_at) "
                 "VALUES (1, 1, 'ab', 10, 8, 8, 'png', 1, '2025-01-01 00:00:00')")
-        assert [d[0] for d in schema_diff(path)] == ["add_column"]
+        await db.upgrade("0003")
+        async with db.engine.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT number, replaced_number FROM images")).all()
+        assert [tuple(r) for r in rows] == [(1, None)]
         await db.upgrade()
-        assert await db.revision() == "0003"
-        images = await repo.session_images(db, 1)
-        assert [(i.number, i.replaced_number) for i in images] == [(1, None)]
+        assert await db.revision() == "0004"
     finally:
         await db.dispose()
     assert schema_diff(path) == []
@@ -162,3 +163,52 @@ async def test_0003_repairs_a_database_made_before_0001_had_replaced_number(tmp_
     finally:
         await fresh.dispose()
     assert schema_diff(tmp_path / "fresh.sqlite") == []
+
+
+async def test_0004_gives_old_sessions_the_undo_history_the_old_rule_walked(tmp_path):
+    """A session whose images replaced each other 1 <- 3 <- 4 (the old undo chain; #2 was an
+    A/B take never chosen) gets the history [1, 3, 4], so its next undo goes to #3 as it
+    did before; an A/B result's addresses move beside its numbers; and all of it back."""
+    from bot.store import jobs, sessions
+
+    path = tmp_path / "old.sqlite"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    ab = {"intent": {"intent": "img2img"}, "reply": "A", "images": ["a" * 64], "numbers": [2, 3],
+          "candidates": [{"intent": {"intent": "img2img"}, "reply": "A", "numbers": [2], "images": ["a" * 64]},
+                         {"intent": {"intent": "vary"}, "reply": "B", "numbers": [3], "images": ["b" * 64]}]}
+    try:
+        await db.upgrade("0003")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO sessions (id, platform, owner_id, created_at, image_count, current_image_number) "
+                "VALUES (1, 'terminal', 'u1', '2025-01-01 00:00:00', 4, 4), "
+                "(2, 'terminal', 'u1', '2025-01-01 00:00:00', 0, NULL)")
+            await conn.exec_driver_sql(
+                "INSERT INTO turns (id, session_id, role, text, created_at) "
+                "VALUES (1, 1, 'assistant', 'x', '2025-01-01 00:00:00')")
+            for number, replaced in ((1, None), (2, 1), (3, 1), (4, 3)):
+                await conn.exec_driver_sql(
+                    "INSERT INTO images (session_id, number, sha256, size, width, height, format, turn_id, "
+                    f"replaced_number, created_at) VALUES (1, {number}, 'ab', 1, 1, 1, 'png', 1, "
+                    f"{'NULL' if replaced is None else replaced}, '2025-01-01 00:00:00')")
+            await conn.exec_driver_sql(
+                "INSERT INTO jobs (id, session_id, turn_id, user_id, status, payload, result, attempts, created_at, "
+                "available_at) VALUES (1, 1, 1, 'u1', 'done', '{}', ?, 1, '2025-01-01 00:00:00', "
+                "'2025-01-01 00:00:00')", (json.dumps(ab),))
+        await db.upgrade()
+        old, _ = await sessions.session_with_guild(db, 1)
+        assert old.image_history == [1, 3, 4] and old.images.undo().state.current == 3
+        assert (await sessions.session_with_guild(db, 2))[0].image_history == []
+        result = jobs.StoredResult.from_dict((await jobs.get_job(db, 1)).result)
+        assert result.addresses == {2: "a" * 64, 3: "b" * 64}
+        await db.downgrade("0003")
+        async with db.engine.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT number, replaced_number FROM images ORDER BY number")).all()
+            (stored,) = (await conn.exec_driver_sql("SELECT result FROM jobs")).one()
+        assert [tuple(r) for r in rows] == [(1, None), (2, None), (3, 1), (4, 3)]
+        assert json.loads(stored)["candidates"][1]["images"] == ["b" * 64]
+        assert json.loads(stored)["images"] == ["a" * 64]
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    assert schema_diff(path) == []

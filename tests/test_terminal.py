@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from bot.cli import main
 from bot.terminal import chat
 from engine.imageio import encode_png
 from engine.irpem.scripted import ScriptedIrpem
-from engine.registry import Registry
+from engine.registry import Cancelled, Inputs, PipelineKind, PipelineOutput, Registry, register_kind
 from engine.runtime import Engine
 from tests.conftest import SHARED_DATA
 
@@ -75,6 +78,136 @@ async def test_image_option_attaches_to_the_first_turn_and_session_continues(tin
 async def test_unknown_session_is_a_clear_error(tiny_settings, capsys):
     assert await chat(tiny_settings, Pipe(""), Pipe(), session_id=999, engine=scripted(tiny_settings)) == 2
     assert "no session 999" in capsys.readouterr().err
+
+
+def rgb(color) -> dict:
+    """A cheap picture-making answer: ``adjust`` runs no model."""
+    return {"intent": "adjust", "params": {"property": "brightness", "amount": color}, "response": f"Adjusted {color}."}
+
+
+DRAW = {"intent": "text2image", "params": {"prompt": "a red fox in the snow", "steps": 2}, "response": "A fox."}
+NIGHT = {"intent": "adjust", "params": {"property": "brightness", "amount": -0.5}, "response": "Night falls."}
+
+
+async def run_chat(settings, engine, lines: str, **kwargs) -> str:
+    out = Pipe()
+    assert await chat(settings, Pipe(lines), out, engine=engine, **kwargs) == 0
+    return out.getvalue()
+
+
+def currents(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"current image: #(\d+)", text)]
+
+
+@pytest.mark.slow
+async def test_revert_then_undo_returns_to_the_edit_as_the_training_data_says(tiny_settings):
+    """The issue's sequence: draw, edit, /revert 1, /undo ends on #2. DrawnConvos labels the
+    same sequence the same way (tests/test_session_rules.py)."""
+    engine = scripted(tiny_settings, DRAW, NIGHT)
+    text = await run_chat(tiny_settings, engine, "draw a red fox in the snow\nmake it night\n/revert 1\n/undo\n")
+    assert currents(text) == [1, 2, 1, 2]
+    assert text.rstrip().endswith("current image: #2")
+    assert len(engine.irpem.calls) == 2  # the commands did not ask the intent model
+
+
+@pytest.mark.slow
+async def test_every_command_calls_the_same_door_as_the_buttons(tiny_settings):
+    from sqlalchemy import select
+
+    from bot.store.db import Database
+    from bot.store.models import Feedback, Turn
+
+    engine = scripted(tiny_settings, DRAW)
+    script = "\n".join([
+        "a red fox in the snow", "/reroll", "/upscale", "/vary", "/good", "/bad", "/undo", "/revert 1",
+        "/revert x", "/choose A", "/cancel", "/frobnicate", "/help",
+    ]) + "\n"
+    text = await run_chat(tiny_settings, engine, script)
+    replies = re.findall(r"^bot> (.*)$", text, flags=re.M)
+    assert replies[:4] == ["A fox.", "A fox.", "Upscaled #2.", "A variation of #3."]
+    assert "image #2:" in text and "image #3:" in text and "image #4:" in text
+    assert replies[4:] == [
+        "Thanks — noted 👍", "Thanks — noted 👎. Tell me what to change.", "Undone.", "Back to that image.",
+        "Say which image: /revert N (for example /revert 1).", "There is no choice to make.", "Nothing is running.",
+        "There is no command /frobnicate; /help lists them.",
+    ]
+    assert "/choose A|B" in text  # the help
+    assert currents(text)[:7] == [1, 2, 3, 4, 3, 1, 1]
+    intents = [json.loads(m)["intent"] for m in re.findall(r"intent: (\{.*\})", text)]
+    assert intents == ["text2image", "text2image", "upscale", "variation", "undo", "revert"]
+    assert len(engine.irpem.calls) == 1  # only the free text asked the intent model
+
+    db = Database(tiny_settings.db_url)
+    try:
+        async with db.session() as s:
+            votes = [(f.kind, f.turn_id) for f in (await s.execute(select(Feedback))).scalars()]
+            turns = list((await s.execute(select(Turn).order_by(Turn.id))).scalars())
+    finally:
+        await db.dispose()
+    assert [k for k, _ in votes] == ["down"]  # /bad replaced /good: one vote per user and answer
+    assert votes[0][1] == [t.id for t in turns if t.role == "assistant"][3]  # on the latest answer
+    assert [t.text for t in turns if t.role == "user"] == [
+        "a red fox in the snow", "🔁 reroll #1", "⬆️ upscale #2", "🔀 vary #3", "↩️ undo", "back to #1"]
+
+
+@pytest.mark.slow
+async def test_choose_picks_one_of_two_takes(tiny_settings):
+    engine = scripted(tiny_settings, DRAW, DRAW, rgb(0.3), rgb(-0.3))  # two identical takes are one
+    text = await run_chat(tiny_settings, engine, "a red fox in the snow\nbrighter or darker?\n/choose B\n/undo\n",
+                          ab=1.0)
+    assert "Two takes — /choose A or /choose B:" in text
+    assert "A: Adjusted 0.3." in text and "B: Adjusted -0.3." in text
+    assert "B it is: Adjusted -0.3." in text
+    assert currents(text) == [1, 2, 3, 1]  # A (#2) stands until B (#3) is chosen; undo goes behind both
+
+
+class Waits(Inputs):
+    steps: int = 400
+
+
+@register_kind
+class WaitingKind(PipelineKind):
+    """Test-only: steps until cancelled; tells the test when it has started."""
+
+    kind = "test_terminal_wait"
+    type = "generate"
+    description = "Test kind that waits to be cancelled."
+    Inputs = Waits
+    started = threading.Event()
+
+    def __call__(self, inputs, ctx):
+        for step in range(inputs.steps):
+            WaitingKind.started.set()
+            if ctx.cancelled():
+                raise Cancelled()
+            time.sleep(0.02)
+            ctx.progress(step + 1, inputs.steps)
+        return PipelineOutput(images=[Image.new("RGB", (8, 8))])
+
+
+class TypedLater(Pipe):
+    """stdin whose "/cancel" line is typed only once the drawing has started."""
+
+    def readline(self, *args) -> str:
+        line = super().readline(*args)
+        if line.startswith("/cancel"):
+            assert WaitingKind.started.wait(30)
+        return line
+
+
+@pytest.mark.slow
+async def test_cancel_stops_the_running_request(tiny_settings):
+    from engine.config import PipelineInstance
+
+    settings = tiny_settings.model_copy(
+        update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="wait", kind="test_terminal_wait")]})
+    engine = scripted(settings, {"intent": "wait", "params": {}, "response": ""},
+                      {"intent": "chat", "params": {}, "response": "Still here."})
+    WaitingKind.started.clear()
+    out = Pipe()
+    await asyncio.wait_for(chat(settings, TypedLater("take your time\n/cancel\nhello?\n"), out, engine=engine), 60)
+    replies = re.findall(r"^bot> (.*)$", out.getvalue(), flags=re.M)
+    assert replies == ["Cancelled.", "Still here."]
 
 
 def test_pipelines_list_json_prints_the_enabled_catalog(capsys):

@@ -10,13 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.batching import Batcher
 from bot.conversation import Attachment, JobOutcome, NewImage, TurnReceipt
 from bot.discordbot import views
 from bot.discordbot.status import StatusMessage, progress_text, queued_text
 from bot.discordbot.upload import fit_for_upload
-from bot.store import repository as repo
-from bot.store.models import GuildSettings, Session
 
 if TYPE_CHECKING:
     from bot.discordbot.client import DialogDrawBot
@@ -28,22 +25,15 @@ MAX_CONTENT = 2000  # Discord's message length limit
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
-def may_talk(session: Session, guild: GuildSettings | None, user_id: str) -> bool:
-    """Who may add turns to a thread (and use its edit buttons): a server setting."""
-    return session.owner_id == user_id or (guild is not None and guild.who_can_talk == "anyone")
-
-
 def clip(text: str, limit: int = MAX_CONTENT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class TurnRunner:
-    def __init__(self, bot: "DialogDrawBot") -> None:
+    def __init__(self, bot: DialogDrawBot) -> None:
         self.bot = bot
         self.conversation = bot.app.conversation
-        self.db = self.conversation.db
         self._followers: set[asyncio.Task] = set()
-        self._reply_messages: Batcher[tuple[int, str], None] = Batcher(self._set_reply_messages)
 
     # ----- starting -----
 
@@ -54,26 +44,25 @@ class TurnRunner:
         author_id: str,
         text: str,
         attachments: list[Attachment] = (),
-        forced_intent: dict[str, Any] | None = None,
     ) -> TurnReceipt:
-        receipt = await self.conversation.user_turn(session_id, author_id, text, attachments, forced_intent)
+        receipt = await self.conversation.user_turn(session_id, author_id, text, attachments)
+        await self.show(channel, receipt)
+        return receipt
+
+    async def show(self, channel: discord.abc.Messageable, receipt: TurnReceipt) -> None:
+        """Post a turn's status message and follow its job; or say why it has none."""
         if receipt.job_id is None:
             note = " ".join(f"#{n}" for n in receipt.attached)
             prefix = f"{note} received. " if note else ""
             await channel.send(clip(f"{prefix}{receipt.refusal}"), allowed_mentions=NO_MENTIONS)
-            return receipt
-        position = await self.conversation.queue.queue_position(receipt.job_id)
+            return
+        position = await self.conversation.queue_position(receipt.job_id)
         view = views.running_view(receipt.job_id)
         text = queued_text(position, receipt.attached)
         message = await channel.send(text, view=view)
         views.sent(view)
-        await self._reply_messages.submit((receipt.job_id, str(message.id)))
+        await self.conversation.remember_status_message(receipt.job_id, str(message.id))
         self.follow(channel.id, message.id, receipt.job_id, shown=text)
-        return receipt
-
-    async def _set_reply_messages(self, pairs: list[tuple[int, str]]) -> list[None]:
-        await repo.set_reply_messages(self.db, pairs)
-        return [None] * len(pairs)
 
     def follow(self, channel_id: int, message_id: int, job_id: int, shown: str | None = None) -> asyncio.Task:
         """Follow a job whose status message (showing ``shown``, if known) is posted."""
@@ -87,20 +76,20 @@ class TurnRunner:
         their status messages are found again by id; a job whose message was never posted
         gets one now."""
         count = 0
-        for job, session in await repo.active_jobs_on(self.db, PLATFORM):
-            channel_id = int(session.channel_id)
-            if job.reply_message_id is None:
+        for job in await self.conversation.unfinished_jobs(PLATFORM):
+            channel_id = int(job.channel_id)
+            if job.message_id is None:
                 try:
                     channel = self.bot.get_partial_messageable(channel_id)
-                    message = await channel.send("⏳ Queued", view=views.running_view(job.id))
+                    message = await channel.send("⏳ Queued", view=views.running_view(job.job_id))
                 except discord.HTTPException as err:
-                    log.warning("cannot post the status of job %s: %s", job.id, err)
+                    log.warning("cannot post the status of job %s: %s", job.job_id, err)
                     continue
-                await repo.set_reply_message(self.db, job.id, str(message.id))
+                await self.conversation.remember_status_message(job.job_id, str(message.id))
                 message_id = message.id
             else:
-                message_id = int(job.reply_message_id)
-            self.follow(channel_id, message_id, job.id)
+                message_id = int(job.message_id)
+            self.follow(channel_id, message_id, job.job_id)
             count += 1
         return count
 
@@ -152,7 +141,7 @@ class TurnRunner:
             text = f"{text}\n-# image {numbers} — say \"go back to #{outcome.images[0].number}\" to return to it"
         elif outcome.current_image is not None and (outcome.intent or {}).get("intent") in ("undo", "revert"):
             text = f"{text}\n-# current image: #{outcome.current_image}"
-        view = views.result_view(turn_id, images=bool(outcome.images), upscale=self.upscale_id(outcome.enabled) is not None)
+        view = views.result_view(turn_id, outcome.actions)
         return {"content": clip(text.strip() or "Done."), "attachments": files, "view": view}
 
     async def _files(self, images: list[NewImage], prefix: str = "") -> list[discord.File]:
@@ -162,11 +151,3 @@ class TurnRunner:
             data, ext = await asyncio.to_thread(fit_for_upload, img.path, limit)
             files.append(discord.File(io.BytesIO(data), filename=f"{prefix}{'-' if prefix else ''}image-{img.number}.{ext}"))
         return files
-
-    def upscale_id(self, enabled: list[str] | None) -> str | None:
-        """The upscale pipeline on offer, if any."""
-        registry = self.conversation.registry
-        for instance_id in registry.enabled_ids(enabled):
-            if registry.instances[instance_id].kind == "upscale":
-                return instance_id
-        return None

@@ -44,10 +44,11 @@ ACTION_LOOK = {
     "reroll": ("🔁", "Reroll"),
     "undo": ("↩️", "Undo"),
     "upscale": ("⬆️", "Upscale"),
+    "vary": ("🔀", "Vary"),
 }
 
 
-class ActionButton(DynamicItem[Button], template=r"dd:(?P<action>reroll|undo|upscale):(?P<turn>\d+)"):
+class ActionButton(DynamicItem[Button], template=r"dd:(?P<action>reroll|undo|upscale|vary):(?P<turn>\d+)"):
     """Edit actions: they run as new turns of the thread, for whoever may talk in it."""
 
     def __init__(self, action: str, turn_id: int) -> None:
@@ -118,16 +119,13 @@ def running_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def result_view(turn_id: int, *, images: bool, upscale: bool) -> discord.ui.View:
-    """👍 👎 · 🔁 ↩️ ⬆️ · ℹ️ for an image; 👍 👎 · ℹ️ for a text answer."""
+def result_view(turn_id: int, actions: list[str]) -> discord.ui.View:
+    """👍 👎 · the answer's actions (🔁 ↩️ ⬆️ 🔀 for a picture, as ``Conversation`` says) · ℹ️"""
     view = discord.ui.View(timeout=None)
     view.add_item(VoteButton("up", turn_id))
     view.add_item(VoteButton("down", turn_id))
-    if images:
-        view.add_item(ActionButton("reroll", turn_id))
-        view.add_item(ActionButton("undo", turn_id))
-        if upscale:
-            view.add_item(ActionButton("upscale", turn_id))
+    for action in actions:
+        view.add_item(ActionButton(action, turn_id))
     view.add_item(DetailsButton(turn_id))
     return view
 

@@ -10,14 +10,15 @@ Which job is next:
 - among the runnable jobs, the user served least recently goes first (round-robin), then the
   oldest job: a user who queues ten requests cannot starve the others.
 
-Because requests of one session wait for each other, a claimed request is brought up to date
-with the session as it is at claim time (see ``_refresh``): the images and the replies of the
-jobs that ran before it, which did not exist yet when it was queued.
+Because requests of one session wait for each other, a job's request is built when it is
+first claimed (``build_request``), once: it then sees the images and the replies of the jobs
+that ran before it, which did not exist yet when its turn was stored. A retry runs the same
+request again.
 
 Progress events are in-process only: ``subscribe(job_id)`` gives an ``asyncio.Queue`` that
 receives every ``ProgressEvent`` of the job reported through this object, a "finished"
 event when the job ends here, and, while it waits, a "queued" event whenever its position
-changes. The job's status (``repository.get_job``) is the truth, and the only signal when a
+changes. The job's status (``jobs.get_job``) is the truth, and the only signal when a
 remote worker ends it.
 """
 
@@ -32,13 +33,16 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.store import repository as repo
+from bot.store import jobs
 from bot.store.db import Database
 from bot.store.images import ImageStore
-from bot.store.models import Image, Job, Session, Turn, utcnow
+from bot.store.models import Job, utcnow
+from bot.store.sessions import job_context
 from engine.queue import JobRequest, JobResult, ProgressEvent
+from engine.session import JobOrder
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +54,17 @@ SPENT = "This request failed {attempts} time(s) in a row and was given up."
 class DbJobQueue:
     def __init__(
         self, db: Database, images: ImageStore, max_attempts: int = 3, *, retry_delay: float = 0.0,
-        position_interval: float = 1.0,
+        position_interval: float = 1.0, dialogue_turns: int = 8,
     ) -> None:
         """``max_attempts``: runs a job gets in all (retries and recoveries included);
         ``retry_delay``: seconds a retried job waits before it can be claimed again;
-        ``position_interval``: how often waiting subscribers may hear a new queue position."""
+        ``position_interval``: how often waiting subscribers may hear a new queue position;
+        ``dialogue_turns``: how many turns up to a job's own its request carries."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.db = db
         self.images = images
+        self.dialogue_turns = dialogue_turns
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.position_interval = position_interval
@@ -120,7 +126,7 @@ class DbJobQueue:
                     continue  # another claimer took it first
                 job = await s.get(Job, job_id, populate_existing=True)
                 try:
-                    request = await _refresh(s, job)
+                    request = await build_request(s, job, self.dialogue_turns)
                 except Exception as err:  # noqa: BLE001 - a bad payload must not jam the queue
                     log.exception("job %s has an unreadable request", job_id)
                     bad = (job_id, f"This request could not be read ({err.__class__.__name__}).")
@@ -128,7 +134,7 @@ class DbJobQueue:
                     job.payload = request.to_dict()
                     self._changes += 1
                     return request
-            await repo.record_failure(self.db, *bad)
+            await jobs.record_failure(self.db, *bad)
         return None
 
     async def queue_position(self, job_id: int) -> int | None:
@@ -159,7 +165,7 @@ class DbJobQueue:
             )).tuples().all()) if queued else {}
         self._positions = (asks, claim_order(queued, last))
 
-    # ----- images -----    # ----- images -----
+    # ----- images -----
 
     async def get_image(self, ref: str) -> bytes:
         return await asyncio.to_thread(self.images.get, ref)
@@ -223,17 +229,17 @@ class DbJobQueue:
                     await self.progress(ProgressEvent(job_id, "queued", position=position))
 
     async def is_cancelled(self, job_id: int) -> bool:
-        job = await repo.get_job(self.db, job_id)
+        job = await jobs.get_job(self.db, job_id)
         return job is None or job.status == "cancelled"
 
     # ----- outcomes -----
 
-    async def complete(self, job_id: int, result: JobResult) -> repo.Recorded | None:
-        """Record the result (``repository.record_result``). A job that ended meanwhile
+    async def complete(self, job_id: int, result: JobResult) -> jobs.Recorded | None:
+        """Record the result (``jobs.record_result``). A job that ended meanwhile
         (cancelled, or given up) keeps its state and the result is dropped: None."""
         try:
-            return await repo.record_result(self.db, job_id, result, self.images)
-        except repo.JobStateError as err:
+            return await jobs.record_result(self.db, job_id, result, self.images)
+        except jobs.JobStateError as err:
             log.info("result of job %s dropped: %s", job_id, err)
             return None
         finally:
@@ -259,15 +265,15 @@ class DbJobQueue:
                 self.notify()
                 return
         try:
-            await repo.record_failure(self.db, job_id, error)
-        except repo.JobStateError as err:
+            await jobs.record_failure(self.db, job_id, error)
+        except jobs.JobStateError as err:
             log.info("failure of job %s not recorded: %s", job_id, err)
         finally:
             await self._finished(job_id)
 
     async def cancel(self, job_id: int) -> bool:
         """Cancel a queued or running job; the worker stops at its next step."""
-        cancelled = await repo.cancel_job(self.db, job_id)
+        cancelled = await jobs.cancel_job(self.db, job_id)
         if cancelled:
             self._changes += 1
             await self._finished(job_id)
@@ -308,8 +314,8 @@ class DbJobQueue:
             )).tuples().all()
         for job_id, attempts in spent:
             try:
-                await repo.record_failure(self.db, job_id, SPENT.format(attempts=attempts))
-            except repo.JobStateError:
+                await jobs.record_failure(self.db, job_id, SPENT.format(attempts=attempts))
+            except jobs.JobStateError:
                 pass
         if requeued:
             self.notify()
@@ -369,28 +375,11 @@ def _next_job_query():
     )
 
 
-async def _refresh(s, job: Job) -> JobRequest:
-    """The job's request, brought up to date with its session at claim time: the dialogue
-    gains the replies stored since it was queued (the window grows by them), and the images
-    and current image are those the session has now, as far as the job's turn can see them
-    (not attachments of later turns)."""
-    request = JobRequest.from_dict(job.payload)
-    window = repo._window(job)
-    newer = (await s.execute(
-        select(func.count(Turn.id)).where(
-            Turn.session_id == job.session_id, Turn.error.is_(None), Turn.id > job.turn_id, window
-        )
-    )).scalar_one()
-    request.dialogue = await repo._dialogue(s, job.session_id, len(request.dialogue) + newer, before_job=job)
-    visible = select(Turn.id).where(Turn.session_id == job.session_id, window)
-    refs = dict((await s.execute(
-        select(Image.number, Image.sha256)
-        .where(Image.session_id == job.session_id, Image.turn_id.in_(visible))
-        .order_by(Image.number)
-    )).tuples().all())
-    current = (await s.execute(select(Session.current_image_number).where(Session.id == job.session_id))).scalar_one()
-    if current not in refs:
-        current = request.current_image if request.current_image in refs else max(refs, default=None)
-    request.image_refs = refs
-    request.current_image = current
-    return request
+async def build_request(s: AsyncSession, job: Job, dialogue_turns: int) -> JobRequest:
+    """The request a job runs with: its order and, read now, its session's dialogue and
+    images as the job can see them (``sessions.job_context``). Built at the first claim and
+    stored; a later claim (a retry, a recovery) runs the stored one."""
+    if "dialogue" in job.payload:
+        return JobRequest.from_dict(job.payload)
+    dialogue, refs, current = await job_context(s, job, dialogue_turns)
+    return JobOrder.from_dict(job.payload).request(job.id, job.session_id, dialogue, refs, current)

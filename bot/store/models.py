@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from engine.session import FEEDBACK_GROUPS, ImageState
+
 # Deterministic constraint names: Alembic needs them to drop or alter constraints
 # (SQLite batch mode included) and they must match between the ORM and the migrations.
 NAMING_CONVENTION = {
@@ -43,16 +45,6 @@ FINAL_JOB_STATUSES = ("done", "failed", "cancelled")
 ROLES = ("user", "assistant")
 WHO_CAN_TALK = ("owner", "anyone")
 
-# Feedback kinds and the group within which a user has one answer per turn: a user's
-# 👍 can become a 👎 (same row, updated), but a vote and a correction are separate rows.
-FEEDBACK_GROUPS = {
-    "up": "vote",
-    "down": "vote",
-    "choice_a": "choice",
-    "choice_b": "choice",
-    "neither": "choice",
-    "correction": "correction",
-}
 
 
 def utcnow() -> datetime:
@@ -105,10 +97,20 @@ class Session(Base):
     channel_id: Mapped[str | None] = mapped_column(String(64))
     owner_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The image that edits default to; new images, undo and revert move it.
+    # The session's images as ``engine.session.ImageState``: the image that edits default
+    # to, how many are numbered (#1..#count) and the history undo walks back through.
     current_image_number: Mapped[int | None] = mapped_column(Integer)
-    # How many images were numbered so far: the counter behind #n (bumped atomically).
     image_count: Mapped[int] = mapped_column(Integer, default=0)
+    image_history: Mapped[list[Any]] = mapped_column(default=list)
+
+    @property
+    def images(self) -> ImageState:
+        return ImageState(self.image_count, self.current_image_number, tuple(self.image_history or ()))
+
+    @images.setter
+    def images(self, state: ImageState) -> None:
+        self.image_count, self.current_image_number = state.count, state.current
+        self.image_history = list(state.history)
 
 
 class Turn(Base):
@@ -133,9 +135,10 @@ class Turn(Base):
     # Assistant turns: exactly what the IRPEM read ({"dialogue", "current_image", "enabled"},
     # engine.irpem.pairs.PairContext), so feedback on the turn becomes a training pair.
     context: Mapped[dict[str, Any] | None] = mapped_column()
-    # A/B turns: each candidate as [{"intent", "reply", "numbers"}], A first; the turn's
-    # intent/text are those of the chosen one (A until a choice is made).
+    # A/B turns: each candidate (``engine.session.Candidate.to_dict()``), A first; the
+    # turn's intent/text are those of the chosen one, ``chosen`` (A, 0, until a choice).
     candidates: Mapped[list[Any] | None] = mapped_column()
+    chosen: Mapped[int | None] = mapped_column(Integer)
 
 
 class Image(Base):
@@ -152,8 +155,6 @@ class Image(Base):
     format: Mapped[str] = mapped_column(String(16))  # "png", "jpeg", ...
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"), index=True)  # producing turn
     parent_number: Mapped[int | None] = mapped_column(Integer)  # lineage: derived from #parent
-    # the image that was current when this one arrived: where undo goes back to
-    replaced_number: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -172,8 +173,10 @@ class Job(Base):
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"))  # the user turn it answers
     user_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # JobRequest.to_dict()
-    # JobResult.to_dict() plus turn_id (the assistant turn), numbers (new #n) and notice.
+    # Until the job first runs: its order (``engine.session.JobOrder``); from then on the
+    # whole ``JobRequest`` it was run with, built once.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The recorded result (``bot.store.jobs.StoredResult.to_dict()``).
     result: Mapped[dict[str, Any] | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)  # the last error (also of retried attempts)

@@ -134,7 +134,7 @@ class DialogueBuilder:
                     share = t.weight * t.opening_upload / self.catalog.opening_upload_total
                     options.append((intent, True, ATTACH_OPENING_WEIGHT * share))
                 continue
-            if intent == "undo" and len(s.history) < 2:
+            if intent == "undo" and s.state.undo().notice is not None:
                 continue
             if intent == "revert" and n < 2:
                 continue
@@ -159,11 +159,7 @@ class DialogueBuilder:
         if attach:
             noun = rng.choice(vocab.pool(vocab.NOUNS, self.split))
             # what the upload shows is known to the user, said or not: requests about it may name it
-            s.images.append(Image(None, noun))
-            n = len(s.images)
-            user_images = [n]
-            s.current = n
-            s.history.append(n)
+            user_images = [s.add(Image(None, noun))]
             attach_slot = noun
         target = None
         if intent == "revert":
@@ -191,16 +187,12 @@ class DialogueBuilder:
         if template.changes_image:
             src = s.images[(target or s.current) - 1] if s.current else None
             result = request.result or (Image(src.subject, src.noun) if src else Image(None, None))
-            s.images.append(result)
-            out_images = [len(s.images)]
-            s.current = len(s.images)
-            s.history.append(s.current)
-        elif intent == "undo":
-            s.history.pop()
-            s.current = s.history[-1]
-        elif intent == "revert":
-            s.current = target
-            s.history.append(target)
+            out_images = [s.add(result)]
+        else:  # undo and revert move the current image exactly as the bot does
+            moved = s.state.apply(gold)
+            if moved.notice is not None:
+                raise AssertionError(f"gold {gold['intent']} the bot would refuse: {moved.notice}")
+            s.state = moved.state
         self.turns.append({"role": "user", "text": text, "images": user_images})
         self.turns.append({"role": "assistant", "gold": gold, "negatives": request.negatives,
                            "images": out_images, "current_image": answer_current,

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
+from engine.session import ImageState
 from training.drawnconvos import vocab
 from training.drawnconvos.language import TYPO_TURN_RATE, fill
 from training.drawnconvos.vocab import pool
@@ -31,14 +32,25 @@ class Image:
 
 @dataclass
 class Session:
+    """The dialogue's images (what each shows) and their numbering, current image and undo
+    history, which follow the bot's own rules (``engine.session``)."""
+
     images: list[Image] = field(default_factory=list)
-    current: int | None = None
-    # the current image after each change, for undo (undo pops, revert pushes)
-    history: list[int] = field(default_factory=list)
+    state: ImageState = field(default_factory=ImageState)
+
+    @property
+    def current(self) -> int | None:
+        return self.state.current
 
     @property
     def current_image(self) -> Image | None:
         return self.images[self.current - 1] if self.current else None
+
+    def add(self, image: Image) -> int:
+        """A new image (an upload or an output) becomes the current one; its number."""
+        self.images.append(image)
+        self.state, (number,) = self.state.add(1)
+        return number
 
 
 @dataclass

@@ -11,8 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conversation import Attachment
-from bot.discordbot.turns import NO_MENTIONS, PLATFORM, clip, may_talk
-from bot.store import repository as repo
+from bot.discordbot.turns import NO_MENTIONS, PLATFORM, clip
 
 if TYPE_CHECKING:
     from bot.discordbot.client import DialogDrawBot
@@ -31,7 +30,6 @@ class DrawCog(commands.Cog):
     def __init__(self, bot: "DialogDrawBot") -> None:
         self.bot = bot
         self.conversation = bot.app.conversation
-        self.db = self.conversation.db
 
     @app_commands.command(name="draw", description="Start drawing in a new thread; talk to me there to change it")
     @app_commands.describe(prompt="what to draw (or to do with the image)", image="a picture to start from")
@@ -39,10 +37,9 @@ class DrawCog(commands.Cog):
     async def draw(self, interaction: discord.Interaction, prompt: str, image: discord.Attachment | None = None) -> None:
         user = str(interaction.user.id)
         attachments = [await self.attachment(image)] if image else []
-        existing = await repo.session_by_channel(self.db, PLATFORM, str(interaction.channel_id))
+        existing = await self.conversation.find_session(PLATFORM, str(interaction.channel_id))
         if existing is not None:  # /draw inside a session thread: just the next turn
-            guild = await repo.guild_settings(self.db, existing.guild_id) if existing.guild_id else None
-            if not may_talk(existing, guild, user):
+            if not existing.may_act(user):
                 await interaction.response.send_message("Only the person who started this thread can talk here.", ephemeral=True)
                 return
             await interaction.response.send_message(clip(f"> {prompt}"), allowed_mentions=NO_MENTIONS)
@@ -55,7 +52,7 @@ class DrawCog(commands.Cog):
         thread = await opener.create_thread(
             name=thread_name(prompt), auto_archive_duration=self.bot.app.settings.bot.thread_auto_archive_minutes
         )
-        session_id = await self.conversation.session_for(PLATFORM, str(thread.id), user, str(interaction.guild_id))
+        session_id = await self.conversation.open_session(PLATFORM, str(thread.id), user, str(interaction.guild_id))
         await self.bot.turns.start_turn(thread, session_id, user, prompt, attachments)
 
     @commands.Cog.listener()
@@ -63,11 +60,11 @@ class DrawCog(commands.Cog):
         if message.author.bot or message.webhook_id is not None or message.guild is None:
             return
         user = str(message.author.id)
-        session, guild = await self.conversation.find_session(PLATFORM, str(message.channel.id))
+        session = await self.conversation.find_session(PLATFORM, str(message.channel.id))
         if session is not None:
-            if not may_talk(session, guild, user):
+            if not session.may_act(user):
                 return  # others may chat in the thread; only the owner's words are turns
-            channel = message.channel
+            channel, session_id = message.channel, session.id
         elif self.bot.user is not None and self.bot.user in message.mentions:
             if isinstance(message.channel, discord.Thread):
                 channel = message.channel  # a thread that is not yet a session becomes one
@@ -76,12 +73,11 @@ class DrawCog(commands.Cog):
                     name=thread_name(self.strip_mentions(message.content)),
                     auto_archive_duration=self.bot.app.settings.bot.thread_auto_archive_minutes,
                 )
-            session_id = await self.conversation.session_for(PLATFORM, str(channel.id), user, str(message.guild.id))
-            session = await repo.get_session(self.db, session_id)
+            session_id = await self.conversation.open_session(PLATFORM, str(channel.id), user, str(message.guild.id))
         else:
             return
         attachments = [await self.attachment(a) for a in message.attachments]
-        await self.bot.turns.start_turn(channel, session.id, user, self.strip_mentions(message.content), attachments)
+        await self.bot.turns.start_turn(channel, session_id, user, self.strip_mentions(message.content), attachments)
 
     def strip_mentions(self, text: str) -> str:
         if self.bot.user is None:

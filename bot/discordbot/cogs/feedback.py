@@ -13,7 +13,6 @@ from discord.ext import commands
 
 from bot.discordbot.cogs.moderation import MANAGE_SERVER, ModeratorOnly
 from bot.discordbot.views import CORRECTION_MODAL, submitted_values
-from bot.store.preferences import feedback_stats, preference_pairs
 
 if TYPE_CHECKING:
     from bot.discordbot.client import DialogDrawBot
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 class FeedbackCog(ModeratorOnly):
     def __init__(self, bot: "DialogDrawBot") -> None:
         self.bot = bot
-        self.db = bot.app.conversation.db
+        self.conversation = bot.app.conversation
 
     feedback = app_commands.Group(
         name="feedback", description="The feedback collected on this server",
@@ -31,7 +30,7 @@ class FeedbackCog(ModeratorOnly):
 
     @feedback.command(name="stats", description="How much feedback and how many preference pairs this server has given")
     async def stats(self, interaction: discord.Interaction) -> None:
-        s = await feedback_stats(self.db, str(interaction.guild_id))
+        s = await self.conversation.feedback_stats(str(interaction.guild_id))
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(s.kinds.items())) or "none yet"
         pairs = ", ".join(f"{k}: {n}" for k, n in sorted(s.pairs.items())) or "none yet"
         await interaction.response.send_message(
@@ -40,7 +39,7 @@ class FeedbackCog(ModeratorOnly):
     @feedback.command(name="export", description="Download this server's preference pairs (JSONL)")
     async def export(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        pairs = await preference_pairs(self.db, str(interaction.guild_id))
+        pairs = await self.conversation.preference_pairs(str(interaction.guild_id))
         body = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in pairs).encode()
         await interaction.followup.send(
             f"{len(pairs)} preference pair(s).",
