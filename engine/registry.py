@@ -133,6 +133,7 @@ class BuiltinIntent:
     id: str
     description: str
     Inputs: type[Inputs]
+    image_fields: tuple[str, ...] = ()  # as ``PipelineKind.image_fields``
 
 
 BUILTINS: dict[str, BuiltinIntent] = {
@@ -152,6 +153,7 @@ BUILTINS: dict[str, BuiltinIntent] = {
             "revert",
             "Go back to an earlier image (#n).",
             RevertInputs,
+            image_fields=("image",),
         ),
     )
 }
@@ -220,6 +222,13 @@ class Registry:
 
     def kind_of(self, instance_id: str) -> type[PipelineKind]:
         return KINDS[self.instances[instance_id].kind]
+
+    def image_fields(self, intent: str) -> tuple[str, ...]:
+        """The inputs of an intent that name session images ("#n"), the one that defaults
+        to the current image first. The one declaration every layer reads them from."""
+        if intent in BUILTINS:
+            return BUILTINS[intent].image_fields
+        return self.kind_of(intent).image_fields
 
     def description(self, instance_id: str) -> str:
         inst = self.instances[instance_id]

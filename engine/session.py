@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.queue import DialogueTurn, JobRequest
-from engine.registry import BUILTINS, IntentError
+from engine.registry import IntentError
 
 if TYPE_CHECKING:
     from engine.config import Limits
@@ -330,10 +330,8 @@ def kind_offered(registry: Registry, kind: str, enabled: list[str] | None) -> st
 
 def image_field(registry: Registry, intent: str) -> str | None:
     """The input of an intent that names the image it acts on (the one that defaults to
-    the current image), from the registry's declaration."""
-    if intent in BUILTINS:
-        return "image" if "image" in BUILTINS[intent].Inputs.model_fields else None
-    fields = registry.kind_of(intent).image_fields
+    the current image)."""
+    fields = registry.image_fields(intent)
     return fields[0] if fields else None
 
 
@@ -409,8 +407,8 @@ def correction_defaults(candidates: Sequence[dict[str, Any]]) -> tuple[str, str]
 def settable_inputs(registry: Registry, intent: str) -> list[str]:
     """The inputs of a pipeline a server may give a default: all but its image references
     (an image number means something only inside one session)."""
-    image_fields = set(registry.kind_of(intent).image_fields)
-    return [k for k in registry.inputs_model(intent).model_fields if k not in image_fields]
+    images = set(registry.image_fields(intent))
+    return [k for k in registry.inputs_model(intent).model_fields if k not in images]
 
 
 class Refusal(Exception):

@@ -24,8 +24,8 @@ Tokenization: ``key_terms(text)``
 
 Parameter fields are classified by name and value (``_field_class``):
     * negative text: names in ``NEGATIVE_TEXT_FIELDS`` (``negative_prompt``);
-    * image reference: names in ``IMAGE_FIELDS`` or the kind's ``image_fields``, or a string
-      matching ``IMAGE_REF_PATTERN`` ("#n");
+    * image reference: the intent's image fields (``Registry.image_fields``; ``IMAGE_FIELDS``
+      when scored without a registry), or a string matching ``IMAGE_REF_PATTERN`` ("#n");
     * enumerated: names in ``ENUM_FIELDS`` (``property``, ``scale``), fields typed
       ``Literal`` in the intent's Inputs model, and booleans;
     * numeric: ints and floats (not bools);
@@ -93,7 +93,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Literal
 
-from engine.registry import IMAGE_REF_PATTERN, IntentError
+from engine.registry import BUILTINS, IMAGE_REF_PATTERN, IntentError
 
 if TYPE_CHECKING:
     from engine.registry import Registry
@@ -282,8 +282,8 @@ def parameter_score(pred: dict[str, Any] | str | None, gold: dict[str, Any], neg
         return ParamScore(0.0, 0.0, 0.0, 0.0)
     model = _inputs_model(registry, gold_intent)
     image_fields = IMAGE_FIELDS
-    if registry is not None and gold_intent in getattr(registry, "instances", {}):
-        image_fields = IMAGE_FIELDS | frozenset(registry.kind_of(gold_intent).image_fields)
+    if registry is not None and (gold_intent in registry.instances or gold_intent in BUILTINS):
+        image_fields = frozenset(registry.image_fields(gold_intent))
 
     # key-term inclusion
     gold_terms = _terms_of(gp, "text", model, image_fields)

@@ -205,8 +205,9 @@ class DialogueBuilder:
         valid = self.registry.validate(gold)
         images = len(self.session.images)
         refs = []
+        image_fields = self.registry.image_fields(valid.intent)
         for name, value in valid.inputs.model_dump(exclude_none=True).items():
-            if isinstance(value, str) and value.startswith("#") and name in ("image", "image2", "image3"):
+            if name in image_fields:
                 refs.append(value)
                 if not 1 <= int(value[1:]) <= images:
                     raise AssertionError(f"gold refers to {value} but the session has {images} images")
