@@ -59,6 +59,7 @@ async def answer(fake, name, options=(), user=None):
     ("text2image", "steps", "0", "bad value for `steps`"),  # the pipeline's own range
     ("text2image", "colour", "red", "not a setting"),
     ("img2img", "image", "#1", "not a setting"),
+    ("blend", "image2", "#1", "not a setting"),  # every image input, from the registry
     ("teleport", "steps", "3", "no pipeline"),
 ])
 async def test_pipeline_settings_are_validated(tiny_settings, pipeline, key, value, error):
