@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.config import load_settings, settings_from_flags
-from engine.registry import Registry
-
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Only the parsers: what a command needs is imported when it runs, so --help stays fast."""
     p = sub.add_parser("pipelines", help="the pipeline catalog")
     psub = p.add_subparsers(dest="pipelines_command", required=True, metavar="ACTION")
     lst = psub.add_parser("list", help="print the enabled catalog")
@@ -26,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def list_pipelines(args: argparse.Namespace) -> int:
+    from engine.config import load_settings
+    from engine.registry import Registry
+
     registry = Registry.from_settings(load_settings(args.config))
     rows = registry.catalog()
     if args.json:
@@ -39,6 +40,8 @@ def list_pipelines(args: argparse.Namespace) -> int:
 
 def smoke_pipelines(args: argparse.Namespace) -> int:
     """Exit status 0 when every instance worked, 1 otherwise."""
+    from engine.config import settings_from_flags
+    from engine.registry import Registry
     from engine.smoke import format_table, smoke
 
     settings = settings_from_flags(args.config, profile=args.profile)

@@ -7,10 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from engine.config import load_settings, settings_from_flags
-
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Only the parsers: what a command needs is imported when it runs, so --help stays fast."""
     p = sub.add_parser("eval", help="benchmark the intent model and the system")
     esub = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     irpem = esub.add_parser("irpem", help="intent metrics (ISA, parameter accuracy, structure) on a dialogue file")
@@ -76,6 +75,7 @@ def eval_merge(args: argparse.Namespace) -> int:
 
 
 async def eval_system(args: argparse.Namespace) -> int:
+    from engine.config import settings_from_flags
     from eval.system import run_system_eval
 
     if _missing(args.data):
@@ -93,6 +93,7 @@ async def eval_system(args: argparse.Namespace) -> int:
 
 
 def eval_irpem(args: argparse.Namespace) -> int:
+    from engine.config import load_settings
     from engine.registry import Registry
     from eval.run import run_irpem_eval
 

@@ -5,18 +5,62 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from engine.config import load_settings
-from training.arguments import add_arguments, from_namespace
+
+class _StepParser(argparse.ArgumentParser):
+    """The parser of one `train` step. ``options``: returns the argument dataclass whose fields
+    are the step's options (``training.arguments.add_arguments``). It is called only when
+    those options are needed — the step's own --help, or a run — because the modules that
+    hold the SFT and DPO dataclasses import transformers/torch, which takes seconds."""
+
+    def __init__(self, *args, options: Callable[[], type] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._options = options
+
+    def _add_options(self) -> None:
+        if self._options is None:
+            return
+        load, self._options = self._options, None
+        try:
+            cls = load()
+        except ImportError as err:
+            self.exit(1, f"{self.prog}: cannot load its options ({type(err).__name__}: {err})\n")
+        from training.arguments import add_arguments
+
+        add_arguments(self, cls)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_options()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_options()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_options()
+        return super().format_help()
+
+
+def _sft_arguments() -> type:
+    from training.sft import SftArguments
+
+    return SftArguments
+
+
+def _dpo_arguments() -> type:
+    from training.dpo import DpoArguments
+
+    return DpoArguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from training.dpo import DpoArguments
-    from training.sft import SftArguments
-
+    """Only the parsers: what a step needs is imported when it runs (the SFT and DPO options
+    when they are parsed or shown), so `dialogdraw --help` stays fast."""
     p = sub.add_parser("train", help="make DrawnConvos and train the intent model (SFT, DPO)")
-    tsub = p.add_subparsers(dest="train_command", required=True, metavar="STEP")
+    tsub = p.add_subparsers(dest="train_command", required=True, metavar="STEP", parser_class=_StepParser)
 
     data = tsub.add_parser("data", help="generate DrawnConvos: sft/rlhf/test JSONL + stats.json")
     data.add_argument("--out", type=Path, required=True, help="output folder")
@@ -29,8 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="share of SFT/RLHF user turns offered to the paraphraser (default 0.3)")
     data.set_defaults(func=cmd_data)
 
-    sft = tsub.add_parser("sft", help="LoRA supervised fine-tuning on dialogue files")
-    add_arguments(sft, SftArguments)
+    sft = tsub.add_parser("sft", help="LoRA supervised fine-tuning on dialogue files", options=_sft_arguments)
     sft.set_defaults(func=cmd_sft)
 
     pairs = tsub.add_parser("pairs", help="preference pairs from the RLHF split, sampled from IRPEM(SFT)")
@@ -53,8 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("--config", help="config file")
     pairs.set_defaults(func=cmd_pairs)
 
-    dpo = tsub.add_parser("dpo", help="DPO from the SFT adapter on preference pairs")
-    add_arguments(dpo, DpoArguments)
+    dpo = tsub.add_parser("dpo", help="DPO from the SFT adapter on preference pairs", options=_dpo_arguments)
     dpo.set_defaults(func=cmd_dpo)
 
     export = tsub.add_parser("export-pairs", help="preference pairs from the users' feedback in the store")
@@ -66,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from engine.config import load_settings
     from engine.registry import Registry
     from training.drawnconvos import generate
 
@@ -93,6 +136,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
+    from training.arguments import from_namespace
     from training.sft import SftArguments, run_sft
 
     run_sft(from_namespace(SftArguments, args))
@@ -100,6 +144,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
 
 def cmd_pairs(args: argparse.Namespace) -> int:
+    from engine.config import load_settings
     from engine.irpem import load_irpem
     from engine.irpem.pairs import write_pairs
     from engine.registry import Registry
@@ -118,6 +163,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 
 def cmd_dpo(args: argparse.Namespace) -> int:
+    from training.arguments import from_namespace
     from training.dpo import DpoArguments, run_dpo
 
     run_dpo(from_namespace(DpoArguments, args))
@@ -125,6 +171,7 @@ def cmd_dpo(args: argparse.Namespace) -> int:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
+    from engine.config import load_settings
     from training.export import export_pairs
 
     url = args.db or load_settings(args.config).db_url

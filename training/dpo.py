@@ -22,7 +22,6 @@ from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary
 from training.lora import LoraArguments, run_shape, start_adapter
 from training.model import library_versions, load_base
-from training.timing import StepTimer
 
 
 @dataclass(kw_only=True)
@@ -95,6 +94,8 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
     if args.sft_weight > 0:
         losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, args.sft_weight]}
     config = DPOConfig(**trainer_kwargs(args, model), beta=args.beta, **losses)
+    from training.timing import StepTimer  # imports transformers' Trainer: not for --help
+
     timer = StepTimer()
     started = time.perf_counter()
     trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),

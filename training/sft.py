@@ -22,7 +22,6 @@ from training.arguments import as_record, trainer_kwargs
 from training.examples import PromptBuilder, length_summary, load_cases
 from training.lora import LoraArguments, run_shape, start_adapter
 from training.model import library_versions, load_base
-from training.timing import StepTimer
 
 
 @dataclass(kw_only=True)
@@ -159,6 +158,8 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
         dataset_num_proc=None,
         disable_tqdm=False,
     )
+    from training.timing import StepTimer  # imports transformers' Trainer: not for --help
+
     timer = StepTimer()
     trainer = answer_only_trainer(prefix)(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[timer])

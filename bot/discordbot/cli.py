@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="config file (default: config.toml or $DIALOGDRAW_CONFIG)")
     p.add_argument("--profile", choices=["default", "tiny"], help="model profile")
     p.add_argument("--db", help="database URL (default: SQLite in the data directory)")
-    p.set_defaults(func=run_bot)
+    # a service: its operators want INFO on stderr without -v (interactive commands stay quiet)
+    p.set_defaults(func=run_bot, log_level="INFO")
 
 
 async def run_bot(args: argparse.Namespace) -> int:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from bot.store import db as store_db
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Only the parsers: sqlalchemy and alembic are imported when a command runs."""
     parser = subparsers.add_parser("db", help="database migrations (upgrade, downgrade, current)")
     sub = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
 
@@ -47,6 +46,8 @@ def database_url(args: argparse.Namespace) -> str:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    from bot.store import db as store_db
+
     url = database_url(args)
     store_db.upgrade(url, args.to)
     print(f"database at {store_db.current_revision(url) or 'base'}")
@@ -54,6 +55,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_downgrade(args: argparse.Namespace) -> int:
+    from bot.store import db as store_db
+
     url = database_url(args)
     store_db.downgrade(url, args.to)
     print(f"database at {store_db.current_revision(url) or 'base'}")
@@ -61,5 +64,7 @@ def run_downgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
+    from bot.store import db as store_db
+
     print(store_db.current_revision(database_url(args)) or "base")
     return 0
