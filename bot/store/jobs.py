@@ -133,7 +133,7 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
                               parent_number=c.parent_image)
                 s.add(image)
                 new_images.append(image)
-        candidates = [Candidate(c.intent, c.reply, tuple(numbers), _parsed(c.irpem_raw))
+        candidates = [Candidate(c.intent, c.reply, tuple(numbers), parsed_answer(c.irpem_raw))
                       for c, numbers in zip(outputs, groups)] if result.candidates else []
         if notice:
             turn.text = notice
@@ -159,7 +159,7 @@ def irpem_context(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _parsed(raw: str) -> dict[str, Any] | None:
+def parsed_answer(raw: str) -> dict[str, Any] | None:
     """An IRPEM answer as it was produced (defaults not filled in): what training learns from."""
     try:
         value = json.loads(raw)

@@ -25,8 +25,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.store.db import Database
+from bot.store.jobs import StoredResult, parsed_answer
 from bot.store.models import Feedback, Job, Session, Turn
 from engine.irpem.pairs import PairContext, PreferencePair, dedupe
+from engine.session import Candidate
 
 CHOICE_INDEX = {"choice_a": 0, "choice_b": 1}
 
@@ -52,20 +54,14 @@ async def _feedback_rows(db: Database, guild_id: str | None) -> list[tuple[Feedb
     async with db.session() as s:
         rows = (await s.execute(q)).all()
     for _, turn, _, result in rows:  # the answer as the IRPEM wrote it, when it was the IRPEM's
-        turn.answer = (_raw(result) if result and not turn.candidates else None) or turn.intent
+        raw = parsed_answer(StoredResult.from_dict(result).irpem_raw) if result and not turn.candidates else None
+        turn.answer = raw or turn.intent
     return [(fb, turn, session) for fb, turn, session, _ in rows]
 
 
-def _raw(result: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        raw = json.loads(result.get("irpem_raw") or "")
-    except ValueError:
-        return None
-    return raw if isinstance(raw, dict) else None
-
-
-def _answer(candidate: dict[str, Any]) -> dict[str, Any]:
-    return candidate.get("raw") or candidate["intent"]
+def _answer(stored: dict[str, Any]) -> dict[str, Any]:
+    candidate = Candidate.from_dict(stored)
+    return candidate.raw or candidate.intent
 
 
 def _provenance(session: Session, turn: Turn, user: str | None, **extra: Any) -> dict[str, Any]:
