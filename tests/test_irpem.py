@@ -1,10 +1,12 @@
 """IRPEM: prompt building, the scripted stand-in, and the real SmolLM2 backend under
 constrained decoding.
 
-The ``slow`` tests load SmolLM2-135M-Instruct once per module. Its converted checkpoint is
-cached where ``dialogdraw`` itself keeps it, under the shared test data directory
-(``SHARED_DATA`` in conftest), so only the first run on a machine pays the ~25 s GGUF
-conversion, and the CLI tests reuse it.
+The ``slow`` tests load SmolLM2-135M-Instruct once per module and setting (int8, float32,
+the shipped adapter) and share the answers that more than one test reads (``greedy``,
+``shipped_answers``): on a 2-core CPU each greedy answer costs about a second. Its
+converted checkpoint is cached where ``dialogdraw`` itself keeps it, under the shared test
+data directory (``SHARED_DATA`` in conftest), so only the first run on a machine pays the
+~25 s GGUF conversion, and the CLI tests reuse it.
 """
 
 from __future__ import annotations
@@ -81,6 +83,14 @@ CASES = [
     ([U("a kitten"), A("Kitten!", 1), U("a puppy"), A("Puppy!", 2), U("a bunny"), A("Bunny!", 3),
       U("show me the kitten again")], 3, None),
 ]
+
+# The CASES whose greedy answers are checked against the grammar: every restricted catalog
+# (each decodes under a grammar of its own) and, on the whole catalog, a few turns at each
+# image count 0-3 (the grammar is fixed by catalog and image count, so more turns of one
+# count re-prove the same thing). Left out: more whole-catalog turns at a count covered here,
+# and the prompt injection (CASES[28]): its answer runs out of tokens after 7 s, so it is the
+# clarify fallback and proves nothing about the grammar.
+VALIDITY_CASES = [0, 1, 3, 5, 7, 8, 12, 16, 19, 29, 20, 21, 22, 23, 24, 25, 26, 27]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +190,30 @@ def irpem(checkpoint, registry):
     return TransformersIrpem(IrpemSettings(base=str(checkpoint)), registry, CACHE)
 
 
+@pytest.fixture(scope="module")
+def exact(checkpoint, registry):
+    """The bare base in float32 (``quantize = "none"``): a cached prefix is bit-exact there.
+    A test that changes its ``cache_prefix`` puts it back."""
+    from engine.irpem.backend import TransformersIrpem
+
+    return TransformersIrpem(IrpemSettings(base=str(checkpoint), quantize="none"), registry, CACHE)
+
+
+@pytest.fixture(scope="module")
+def greedy(irpem):
+    """``greedy(i)``: the default IRPEM's greedy answer to CASES[i], decoded once per module.
+    Tests that swap ``irpem.settings`` put them back before anyone asks again."""
+    answers: dict[int, str] = {}
+
+    def answer(i: int) -> str:
+        if i not in answers:
+            assert irpem.settings == IrpemSettings(base=irpem.settings.base)  # the defaults
+            answers[i] = irpem.propose(*CASES[i])
+        return answers[i]
+
+    return answer
+
+
 @pytest.mark.slow
 def test_checkpoint_conversion_is_cached(checkpoint):
     assert checkpoint.name == CHECKPOINT_DIRNAME and (checkpoint / "config.json").is_file()
@@ -209,10 +243,11 @@ def test_prefix_tokens_are_a_true_prefix_and_fixed_across_turns(irpem, registry)
 
 
 @pytest.mark.slow
-def test_every_answer_parses_validates_and_names_an_enabled_intent(irpem, registry):
+def test_every_answer_parses_validates_and_names_an_enabled_intent(irpem, greedy, registry):
     intents = []
-    for dialogue, current, enabled in CASES:
-        out = irpem.propose(dialogue, current, enabled)
+    for i in VALIDITY_CASES:
+        dialogue, current, enabled = CASES[i]
+        out = greedy(i)
         parsed = json.loads(out)
         assert list(parsed) == ["intent", "params", "response"]
         valid = registry.validate(out, enabled)
@@ -237,21 +272,22 @@ def test_the_shipped_config_quantizes_on_cpu(irpem):
 
 
 @pytest.mark.slow
-def test_prefix_cache_reuse_gives_the_same_answers(checkpoint, registry):
+def test_prefix_cache_reuse_gives_the_same_answers(exact):
     # Bit-exact only in float32: int8 quantizes activations per call, so a prefill of the
-    # whole prompt and one of its tail round differently.
-    from engine.irpem.backend import TransformersIrpem
-
-    exact = TransformersIrpem(IrpemSettings(base=str(checkpoint), quantize="none"), registry, CACHE)
+    # whole prompt and one of its tail round differently. CASES[29] reuses the whole
+    # catalog's prefix after CASES[5] decoded from it: the cached KV must stay untouched.
     assert not exact.quantized
-    for dialogue, current, enabled in (CASES[5], CASES[21], CASES[29]):
+    try:
+        for dialogue, current, enabled in (CASES[5], CASES[21], CASES[29]):
+            exact.cache_prefix = True
+            reused = exact.propose(dialogue, current, enabled)
+            assert exact.last_stats.prefix_reused
+            exact.cache_prefix = False
+            fresh = exact.propose(dialogue, current, enabled)
+            assert not exact.last_stats.prefix_reused
+            assert reused == fresh
+    finally:
         exact.cache_prefix = True
-        reused = exact.propose(dialogue, current, enabled)
-        assert exact.last_stats.prefix_reused
-        exact.cache_prefix = False
-        fresh = exact.propose(dialogue, current, enabled)
-        assert not exact.last_stats.prefix_reused
-        assert reused == fresh
 
 
 @pytest.mark.slow
@@ -323,21 +359,30 @@ def shipped(checkpoint, registry):
     return TransformersIrpem(settings.irpem.model_copy(update={"base": str(checkpoint)}), registry, CACHE)
 
 
+@pytest.fixture(scope="module")
+def shipped_answers(shipped) -> list[str]:
+    """The shipped IRPEM's greedy answers to PLAIN_REQUESTS, decoded once for the tests below."""
+    return [shipped.propose(d, current) for d, current, _ in PLAIN_REQUESTS]
+
+
 @pytest.mark.slow
-def test_the_shipped_adapter_understands_plain_requests(shipped, registry):
+def test_the_shipped_adapter_understands_plain_requests(shipped, shipped_answers, registry):
     """The default config's trained adapter, on requests a user would type: a regression
     guard for the shipped model (the bare base gets most of these wrong)."""
     assert shipped.prompt_mode == "short"
-    got = [registry.validate(shipped.propose(d, current)).intent for d, current, _ in PLAIN_REQUESTS]
+    got = [registry.validate(out).intent for out in shipped_answers]
     right = sum(g == want for g, (_, _, want) in zip(got, PLAIN_REQUESTS, strict=True))
     assert right >= len(PLAIN_REQUESTS) - 1, list(zip(got, [w for *_, w in PLAIN_REQUESTS], strict=True))
 
 
 @pytest.mark.slow
-def test_int8_keeps_the_shipped_adapter_close_to_float32(shipped, registry):
+def test_int8_keeps_the_shipped_adapter_close_to_float32(shipped, shipped_answers, registry):
     """int8 leaves the MLP output projections in float32: with them quantized too, the
     shipped adapter's next-token choices on its own answers matched float32's on only 78%
-    of answer tokens here, and it lost ~3 points of intent accuracy on DrawnConvos TEST."""
+    of answer tokens here, and it lost ~3 points of intent accuracy on DrawnConvos TEST.
+    The answers are int8's own (``shipped_answers``): measured on a 2-core CPU, float32 picks
+    int8's token on 98.6% of them (98.1% on float32's answers), and 88% (86%) with the MLP
+    output projections quantized too."""
     import torch
 
     from engine.irpem.backend import TransformersIrpem
@@ -349,9 +394,9 @@ def test_int8_keeps_the_shipped_adapter_close_to_float32(shipped, registry):
     assert kinds == {"Linear"} and type(shipped.model.model.layers[0].mlp.up_proj) is not torch.nn.Linear
     builder = PromptBuilder(exact.tokenizer, registry, exact.prompt_mode, exact.dialogue_turns)
     same = total = 0
-    for dialogue, current, _ in PLAIN_REQUESTS:
+    for (dialogue, current, _), out in zip(PLAIN_REQUESTS, shipped_answers, strict=True):
         prompt = builder.prompt_ids(dialogue, current)
-        answer = exact.tokenizer(exact.propose(dialogue, current), add_special_tokens=False)["input_ids"]
+        answer = exact.tokenizer(out, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([prompt + answer])
         with torch.inference_mode():
             picks = [m(input_ids=ids).logits[0, len(prompt) - 1:-1].argmax(-1) for m in (exact.model, shipped.model)]
@@ -361,10 +406,10 @@ def test_int8_keeps_the_shipped_adapter_close_to_float32(shipped, registry):
 
 
 @pytest.mark.slow
-def test_the_shipped_adapter_scores_the_right_intent_highest(shipped, registry):
+def test_the_shipped_adapter_scores_the_right_intent_highest(shipped, shipped_answers, registry):
     """``intent_scores`` ranks by the model's own preference: on plain requests the shipped
     adapter gets right, the right intent scores highest; edits are not scored without an image."""
-    decoded = [registry.validate(shipped.propose(d, current)).intent for d, current, _ in PLAIN_REQUESTS]
+    decoded = [registry.validate(out).intent for out in shipped_answers]
     for (dialogue, current, want), got in zip(PLAIN_REQUESTS, decoded, strict=True):
         scores = shipped.intent_scores(dialogue, current)
         assert set(scores) == set(registry.intents(None, has_images=current is not None))
@@ -375,33 +420,53 @@ def test_the_shipped_adapter_scores_the_right_intent_highest(shipped, registry):
     assert set(blank) == set(registry.intents(None, has_images=False)) and "upscale" not in blank
 
 
+# CASES for the scored rule: no image, one and three images, restricted catalogs with and
+# without an image; greedy decoding picks another intent on four of them. On each, the top
+# score leads the runner-up by 2 nats or more (int8, 2 threads), so the choice does not hang
+# on rounding; it could not anyway, as scores come from the same model in the same process.
+SCORED_CASES = [0, 7, 19, 23, 24, 26]
+
+
 @pytest.mark.slow
-def test_scored_intent_choice_answers_with_the_highest_scoring_intent(irpem, checkpoint, registry):
+def test_scored_intent_choice_answers_with_the_highest_scoring_intent(irpem, greedy, registry):
     """``intent_choice = "scored"``: the answer's intent is the offered one whose whole name
     the model finds likeliest, whatever greedy decoding of the first name token would pick;
-    the rest of the answer is still a valid answer for the enabled catalog."""
-    from engine.irpem.backend import TransformersIrpem
+    the rest of the answer is still a valid answer for the enabled catalog.
 
-    scored = TransformersIrpem(IrpemSettings(base=str(checkpoint), intent_choice="scored"), registry, CACHE)
-    differs = 0
-    for dialogue, current, enabled in CASES:
-        scores = irpem.intent_scores(dialogue, current, enabled)
-        got = registry.validate(scored.propose(dialogue, current, enabled), enabled).intent
-        if scores:
-            assert got == max(scores, key=scores.__getitem__), (dialogue[-1].text, got)
-        differs += got != registry.validate(irpem.propose(dialogue, current, enabled), enabled).intent
+    An answer that runs out of ``max_new_tokens`` is the clarify fallback whatever intent was
+    chosen (the base under int8 on 2 threads babbles 160 tokens of '！' as CASES[28]'s chat
+    response): such a turn says nothing about the choice, and at most one may do that."""
+    from engine.irpem.backend import fallback_output
+
+    greedy_intents = {i: registry.validate(greedy(i), CASES[i][2]).intent for i in SCORED_CASES}
+    settings = irpem.settings  # the same model, so no second load
+    irpem.settings = settings.model_copy(update={"intent_choice": "scored"})
+    checked = differs = 0
+    try:
+        for i in SCORED_CASES:
+            dialogue, current, enabled = CASES[i]
+            scores = irpem.intent_scores(dialogue, current, enabled)
+            out = irpem.propose(dialogue, current, enabled)
+            got = registry.validate(out, enabled).intent
+            if irpem.last_stats.fallback:
+                assert out == fallback_output()
+                continue
+            assert scores and got == max(scores, key=scores.__getitem__), (dialogue[-1].text, got)
+            checked += 1
+            differs += got != greedy_intents[i]
+    finally:
+        irpem.settings = settings
+    assert checked >= len(SCORED_CASES) - 1
     assert differs  # the untrained base disagrees with itself somewhere: the two rules are compared
 
 
 @pytest.mark.slow
-def test_intent_scores_are_the_log_probability_of_an_answers_first_tokens(checkpoint, registry):
+def test_intent_scores_are_the_log_probability_of_an_answers_first_tokens(exact, registry):
     """Against a plain pass over prompt + whole answer (float32, so the cached prefix is
     exact): the scored tokens are those the answer itself is tokenized into."""
     import torch
 
-    from engine.irpem.backend import TransformersIrpem
-
-    exact = TransformersIrpem(IrpemSettings(base=str(checkpoint), quantize="none"), registry, CACHE)
+    assert exact.cache_prefix
     dialogue, current, enabled = CASES[8]
     scores = exact.intent_scores(dialogue, current, enabled)
     prefix, rest = encode_prompt(exact.tokenizer, build_messages(

@@ -77,7 +77,7 @@ class NestedWrite(RuntimeError):
 
 class Database:
     """The engine and its session factory. Sessions do not expire objects on commit, so the
-    rows the repository returns stay readable after their transaction ends.
+    rows the store functions return stay readable after their transaction ends.
 
     Reads use ``session()``; every transaction that writes uses ``write()``."""
 

@@ -1,6 +1,6 @@
 """The session store's tables, as SQLAlchemy 2.0 typed models.
 
-Plain columns only (no ORM relationships): every query lives in ``repository`` and runs
+Plain columns only (no ORM relationships): every query lives in the store modules (``sessions``, ``jobs``, ...) and runs
 in one short async transaction, so nothing here can trigger an implicit lazy load.
 Timestamps are timezone-aware UTC on the way in and out, also on SQLite (which stores
 them without an offset). The migration in ``migrations/versions`` creates exactly this
