@@ -85,19 +85,22 @@ async def ticker(stop: asyncio.Event, stalls: list[float], period: float = 0.005
 
 
 async def run(threads: int, rounds: int, tmp: Path, spread: float = 0.0) -> dict[str, list[float]]:
-    settings = load_settings(DEFAULT_CONFIG, profile="tiny", data_dir=tmp,
-                             database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}")
-    settings = settings.model_copy(update={
-        "pipelines": [PipelineInstance(id="noop", kind="noop")],
-        "bot": settings.bot.model_copy(update={"status_interval_seconds": 1.5}),
-    })
+    settings = load_settings(
+        DEFAULT_CONFIG, profile="tiny", data_dir=tmp, database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    )
+    settings = settings.model_copy(
+        update={
+            "pipelines": [PipelineInstance(id="noop", kind="noop")],
+            "bot": settings.bot.model_copy(update={"status_interval_seconds": 1.5}),
+        }
+    )
     engine = Engine(settings, Registry.from_settings(settings), irpem=ConstantIrpem())
 
-    queued_at: dict[int, float] = {}   # job id -> committed
-    done_at: dict[int, float] = {}     # job id -> result recorded
+    queued_at: dict[int, float] = {}  # job id -> committed
+    done_at: dict[int, float] = {}  # job id -> result recorded
     job_of_thread: dict[int, int] = {}
-    sent_at: dict[int, float] = {}     # job id -> final edit sent
-    fed_at: dict[int, float] = {}      # thread -> message fed
+    sent_at: dict[int, float] = {}  # job id -> final edit sent
+    fed_at: dict[int, float] = {}  # thread -> message fed
     in_lat: list[float] = []
     out_lat: list[float] = []
 
@@ -174,20 +177,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--spread", type=float, default=0.0,
-                        help="seconds over which each round's messages arrive (0: all at once, a burst)")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="seconds over which each round's messages arrive (0: all at once, a burst)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         res = asyncio.run(run(args.threads, args.rounds, Path(tmp), args.spread))
     n = len(res["in"])
     how = f"spread over {args.spread:g} s" if args.spread else "all at once"
-    print(f"{args.threads} threads x {args.rounds} rounds = {n} turns, each round's messages {how} "
-          f"(no-op pipeline, fake Discord HTTP)")
+    print(
+        f"{args.threads} threads x {args.rounds} rounds = {n} turns, each round's messages {how} "
+        f"(no-op pipeline, fake Discord HTTP)"
+    )
     for key, label in (("in", "message in -> job queued"), ("out", "job done -> reply sent  ")):
         ms = [v * 1000 for v in res[key]]
         print(f"  {label}: p50 {pct(ms, 0.5):7.1f} ms   p99 {pct(ms, 0.99):7.1f} ms   max {max(ms):7.1f} ms")
-    print(f"  largest event-loop stall while jobs ran: {max(res['stalls']) * 1000:.1f} ms "
-          f"(p99 {pct(res['stalls'], 0.99) * 1000:.1f} ms over {len(res['stalls'])} ticks)")
+    print(
+        f"  largest event-loop stall while jobs ran: {max(res['stalls']) * 1000:.1f} ms "
+        f"(p99 {pct(res['stalls'], 0.99) * 1000:.1f} ms over {len(res['stalls'])} ticks)"
+    )
     print("  targets: p99 < 50 ms, no stall > 100 ms")
 
 

@@ -73,10 +73,12 @@ async def main(steps: int, runs: int, data_dir: Path) -> None:
     print(f"engine overhead, tiny text2image, {steps} steps, {runs} runs each (interleaved)")
     print(f"{'':22}{'p50 ms':>10}{'p95 ms':>10}")
     for name, vals in (("bare diffusers call", bare_s), ("job through engine", system_s)):
-        print(f"{name:22}{pct(vals, .5) * 1e3:10.1f}{pct(vals, .95) * 1e3:10.1f}")
+        print(f"{name:22}{pct(vals, 0.5) * 1e3:10.1f}{pct(vals, 0.95) * 1e3:10.1f}")
     ratios = [s / b for s, b in zip(system_s, bare_s)]
-    print(f"ratio engine/bare: p50 {statistics.median(system_s) / statistics.median(bare_s):.3f}"
-          f"  (per-pair p50 {pct(ratios, .5):.3f}, p95 {pct(ratios, .95):.3f}; target < 1.05)")
+    print(
+        f"ratio engine/bare: p50 {statistics.median(system_s) / statistics.median(bare_s):.3f}"
+        f"  (per-pair p50 {pct(ratios, 0.5):.3f}, p95 {pct(ratios, 0.95):.3f}; target < 1.05)"
+    )
 
 
 if __name__ == "__main__":

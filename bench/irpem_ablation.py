@@ -57,27 +57,52 @@ def main() -> int:
     p.add_argument("--dialogues", type=int, default=10_000)
     p.add_argument("--sft-steps", type=int, default=950)
     p.add_argument("--sft-lr", type=float, default=1e-3)
-    p.add_argument("--sft-continue", type=_steps_at_lr, action="append", default=[], metavar="STEPS:LR",
-                   help="one more SFT run from the last one's adapter (train sft --init-adapter), "
-                   "with the next shuffle seed; repeatable, e.g. --sft-continue 300:5e-4")
-    p.add_argument("--lora-layers", type=int, default=None,
-                   help="LoRA on the last N decoder layers only (SFT and DPO only); default all")
+    p.add_argument(
+        "--sft-continue",
+        type=_steps_at_lr,
+        action="append",
+        default=[],
+        metavar="STEPS:LR",
+        help="one more SFT run from the last one's adapter (train sft --init-adapter), "
+        "with the next shuffle seed; repeatable, e.g. --sft-continue 300:5e-4",
+    )
+    p.add_argument(
+        "--lora-layers",
+        type=int,
+        default=None,
+        help="LoRA on the last N decoder layers only (SFT and DPO only); default all",
+    )
     p.add_argument("--pairs", type=int, default=300, help="RLHF turns sampled for pairs")
     p.add_argument("--dpo-epochs", type=float, default=1.0)
     p.add_argument("--dpo-lr", type=float, default=2e-4)
     p.add_argument("--dpo-sft-weight", type=float, default=1.0, help="RPO's NLL term on the chosen answer")
-    p.add_argument("--dpo-only-lr", type=float, default=5e-4,
-                   help="DPO from the bare base trains a fresh adapter: a higher rate, like SFT's")
+    p.add_argument(
+        "--dpo-only-lr",
+        type=float,
+        default=5e-4,
+        help="DPO from the bare base trains a fresh adapter: a higher rate, like SFT's",
+    )
     p.add_argument("--eval-limit", type=int, default=300, help="TEST assistant turns scored")
-    p.add_argument("--fp32-eval", action="store_true",
-                   help="also score SFT+DPO without int8, for what int8 costs (~10 min on 2 cores)")
+    p.add_argument(
+        "--fp32-eval",
+        action="store_true",
+        help="also score SFT+DPO without int8, for what int8 costs (~10 min on 2 cores)",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rerun stages whose output exists")
-    p.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "irpem_ablation",
-                   help="where the table, plot and commands are copied (committed)")
-    p.add_argument("--ship", type=Path, help="also make the SFT+DPO adapter the shipped one in this folder "
-                   "(float16 + model card), e.g. engine/irpem/adapters/smollm2-drawnconvos")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "bench" / "results" / "irpem_ablation",
+        help="where the table, plot and commands are copied (committed)",
+    )
+    p.add_argument(
+        "--ship",
+        type=Path,
+        help="also make the SFT+DPO adapter the shipped one in this folder "
+        "(float16 + model card), e.g. engine/irpem/adapters/smollm2-drawnconvos",
+    )
     a = p.parse_args()
 
     out = a.out.resolve()
@@ -86,54 +111,170 @@ def main() -> int:
     shape = ["--dialogue-turns", "4", *(["--lora-layers", a.lora_layers] if a.lora_layers else [])]
     log = Stage(out, a.force, a.threads)
 
-    log.run(Job("data", data / "stats.json",
-                dd + ["train", "data", "--out", data, "--dialogues", a.dialogues, "--seed", a.seed]))
+    log.run(
+        Job(
+            "data",
+            data / "stats.json",
+            dd + ["train", "data", "--out", data, "--dialogues", a.dialogues, "--seed", a.seed],
+        )
+    )
     # run 1 writes adapters/sft, run k > 1 adapters/sft-rk from run k-1's adapter
     sft_runs: list[Path] = []
     for k, (steps, lr) in enumerate([(a.sft_steps, a.sft_lr), *a.sft_continue], start=1):
         start = ["--init-adapter", sft_runs[-1]] if sft_runs else []
         sft_runs.append(adapters / ("sft" if k == 1 else f"sft-r{k}"))
-        log.run(Job("sft" if k == 1 else f"sft round {k}", sft_runs[-1] / "training.json",
-                    dd + ["train", "sft", "--data", data / "sft.jsonl", *start, "--out", sft_runs[-1],
-                          "--max-steps", steps, "--batch-size", "8", "--learning-rate", lr,
-                          "--seed", a.seed + k - 1, "--logging-steps", "25", *shape], threads_flag=True))
+        log.run(
+            Job(
+                "sft" if k == 1 else f"sft round {k}",
+                sft_runs[-1] / "training.json",
+                dd
+                + [
+                    "train",
+                    "sft",
+                    "--data",
+                    data / "sft.jsonl",
+                    *start,
+                    "--out",
+                    sft_runs[-1],
+                    "--max-steps",
+                    steps,
+                    "--batch-size",
+                    "8",
+                    "--learning-rate",
+                    lr,
+                    "--seed",
+                    a.seed + k - 1,
+                    "--logging-steps",
+                    "25",
+                    *shape,
+                ],
+                threads_flag=True,
+            )
+        )
     sft = sft_runs[-1]
     pairs = out / "pairs" / "rlhf.jsonl"
     test = ["--data", data / "test.jsonl", "--limit", a.eval_limit, "--seed", a.seed]
 
     def evaluate(name: str, run_dir: str, weights: Path | str) -> Job:
-        return Job(f"eval {name}", runs / run_dir / "report.json",
-                   dd + ["eval", "irpem", "--out", runs / run_dir, "--adapter", weights, *test])
+        return Job(
+            f"eval {name}",
+            runs / run_dir / "report.json",
+            dd + ["eval", "irpem", "--out", runs / run_dir, "--adapter", weights, *test],
+        )
 
-    dpo_common = ["--pairs", pairs, "--epochs", a.dpo_epochs, "--batch-size", "4", "--seed", a.seed,
-                  "--sft-weight", a.dpo_sft_weight, "--logging-steps", "5"]
+    dpo_common = [
+        "--pairs",
+        pairs,
+        "--epochs",
+        a.dpo_epochs,
+        "--batch-size",
+        "4",
+        "--seed",
+        a.seed,
+        "--sft-weight",
+        a.dpo_sft_weight,
+        "--logging-steps",
+        "5",
+    ]
     # Decoding one sequence at a time leaves two cores half idle, so from here on the stages
     # run two at a time on one core each (1.4x the throughput of one on two, measured on eval)
-    log.lanes([Job("pairs", pairs, dd + ["train", "pairs", "--data", data / "rlhf.jsonl", "--adapter", sft,
-                                         "--out", pairs, "--limit", a.pairs, "--seed", a.seed])],
-              [evaluate("zero-shot", "zero-shot", "none"), evaluate("SFT", "sft", sft)])
-    log.lanes([Job("sft-dpo", adapters / "sft-dpo" / "training.json",
-                   dd + ["train", "dpo", "--sft-adapter", sft, "--out", adapters / "sft-dpo",
-                         "--learning-rate", a.dpo_lr, *dpo_common], threads_flag=True),
-               evaluate("SFT+DPO", "sft-dpo", adapters / "sft-dpo")],
-              [Job("dpo-only", adapters / "dpo-only" / "training.json",
-                   dd + ["train", "dpo", "--out", adapters / "dpo-only", "--learning-rate", a.dpo_only_lr,
-                         *shape, *dpo_common], threads_flag=True),
-               evaluate("DPO only", "dpo-only", adapters / "dpo-only")])
+    log.lanes(
+        [
+            Job(
+                "pairs",
+                pairs,
+                dd
+                + [
+                    "train",
+                    "pairs",
+                    "--data",
+                    data / "rlhf.jsonl",
+                    "--adapter",
+                    sft,
+                    "--out",
+                    pairs,
+                    "--limit",
+                    a.pairs,
+                    "--seed",
+                    a.seed,
+                ],
+            )
+        ],
+        [evaluate("zero-shot", "zero-shot", "none"), evaluate("SFT", "sft", sft)],
+    )
+    log.lanes(
+        [
+            Job(
+                "sft-dpo",
+                adapters / "sft-dpo" / "training.json",
+                dd
+                + [
+                    "train",
+                    "dpo",
+                    "--sft-adapter",
+                    sft,
+                    "--out",
+                    adapters / "sft-dpo",
+                    "--learning-rate",
+                    a.dpo_lr,
+                    *dpo_common,
+                ],
+                threads_flag=True,
+            ),
+            evaluate("SFT+DPO", "sft-dpo", adapters / "sft-dpo"),
+        ],
+        [
+            Job(
+                "dpo-only",
+                adapters / "dpo-only" / "training.json",
+                dd
+                + [
+                    "train",
+                    "dpo",
+                    "--out",
+                    adapters / "dpo-only",
+                    "--learning-rate",
+                    a.dpo_only_lr,
+                    *shape,
+                    *dpo_common,
+                ],
+                threads_flag=True,
+            ),
+            evaluate("DPO only", "dpo-only", adapters / "dpo-only"),
+        ],
+    )
     evals = [runs / ("zero-shot" if adapter is None else adapter) for _, adapter in RUNS]
     if a.fp32_eval:
         fp32 = runs / "sft-dpo-fp32"
-        log.run(Job("eval SFT+DPO fp32", fp32 / "report.json",
-                    dd + ["eval", "irpem", "--out", fp32, "--adapter", adapters / "sft-dpo",
-                          "--quantize", "none", *test]))
+        log.run(
+            Job(
+                "eval SFT+DPO fp32",
+                fp32 / "report.json",
+                dd + ["eval", "irpem", "--out", fp32, "--adapter", adapters / "sft-dpo", "--quantize", "none", *test],
+            )
+        )
     compare = out / "compare"
-    log.run(Job("compare", None,
-                dd + ["eval", "compare", *evals, "--names", *[n for n, _ in RUNS], "--out", compare]))
+    log.run(Job("compare", None, dd + ["eval", "compare", *evals, "--names", *[n for n, _ in RUNS], "--out", compare]))
 
     # what DPO adds, paired on the same turns
-    log.run(Job("compare SFT vs SFT+DPO", None,
-                dd + ["eval", "compare", runs / "sft", runs / "sft-dpo", "--names", "SFT", "SFT+DPO",
-                      "--out", out / "compare-dpo"]))
+    log.run(
+        Job(
+            "compare SFT vs SFT+DPO",
+            None,
+            dd
+            + [
+                "eval",
+                "compare",
+                runs / "sft",
+                runs / "sft-dpo",
+                "--names",
+                "SFT",
+                "SFT+DPO",
+                "--out",
+                out / "compare-dpo",
+            ],
+        )
+    )
     shutil.copy2(compare / "per_intent_comparison.png", out / "per_intent_comparison.png")
     table = results_table(out)
     sft_records = [_load_json(path / "training.json") for path in sft_runs]
@@ -144,9 +285,13 @@ def main() -> int:
     if a.ship:
         from training.ship import model_card, ship_adapter
 
-        card = model_card(sft_records, _load_json(adapters / "sft-dpo" / "training.json"), table,
-                          (out / "commands.sh").read_text(encoding="utf-8"),
-                          _load_json(runs / "sft-dpo" / "report.json")["confusion"])
+        card = model_card(
+            sft_records,
+            _load_json(adapters / "sft-dpo" / "training.json"),
+            table,
+            (out / "commands.sh").read_text(encoding="utf-8"),
+            _load_json(runs / "sft-dpo" / "report.json")["confusion"],
+        )
         print(f"shipped adapter: {ship_adapter(adapters / 'sft-dpo', a.ship, card)}")
     print(report.read_text(encoding="utf-8"))
     return 0
@@ -187,8 +332,10 @@ class Stage:
         self.commands.append("wait")
         started = time.perf_counter()
         with ThreadPoolExecutor(len(lanes)) as pool:
-            done = [pool.submit(self._lane, lane, threads, None if i == 0 else self.out / "logs")
-                    for i, lane in enumerate(lanes)]
+            done = [
+                pool.submit(self._lane, lane, threads, None if i == 0 else self.out / "logs")
+                for i, lane in enumerate(lanes)
+            ]
             ran = [f.result() for f in done]  # re-raises a lane's failure
         if any(ran):
             names = " + ".join(job.name for lane in lanes for job in lane)
@@ -224,8 +371,14 @@ class Stage:
             sink = (logs / f"{job.name.replace(' ', '_')}.log").open("w", encoding="utf-8")
         print(f"== {job.name}: {shown}" + (f"  (output: {_shown(Path(sink.name))})" if sink else ""), flush=True)
         started = time.perf_counter()
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-               "DIALOGDRAW_IRPEM__THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "DIALOGDRAW_IRPEM__THREADS": str(threads),
+            "OMP_NUM_THREADS": str(threads),
+        }
         try:
             subprocess.run(argv, cwd=ROOT, env=env, check=True, stdout=sink, stderr=sink)
         finally:
@@ -242,8 +395,12 @@ class Stage:
 
     def grouped(self) -> set[str]:
         """The stages that ran inside an ``at once`` group."""
-        return {name for key in self.times if key.startswith("at once: ")
-                for name in key.removeprefix("at once: ").split(" + ")}
+        return {
+            name
+            for key in self.times
+            if key.startswith("at once: ")
+            for name in key.removeprefix("at once: ").split(" + ")
+        }
 
     def wall_seconds(self) -> float:
         """The run's wall time: stages inside an ``at once`` group count through the group."""
@@ -256,30 +413,45 @@ def results_table(out: Path) -> str:
     paper's numbers for scale. The report and the shipped model card both carry it."""
     compare = _load_json(out / "compare" / "report.json")
     fp32 = _load_json(out / "runs" / "sft-dpo-fp32" / "report.json")
-    lines = ["| model | Intent Switch Acc. | Parameter Acc. | Structural Conformity | vs zero-shot: fixed / broken (p) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| model | Intent Switch Acc. | Parameter Acc. | Structural Conformity | vs zero-shot: fixed / broken (p) |",
+        "|---|---|---|---|---|",
+    ]
     for run in compare["runs"]:
         paired = run.get("paired")
         vs = f"{paired['better']} / {paired['worse']} (p = {paired['p_value']:.2g})" if paired else "—"
-        lines.append(f"| {run['name']} | {run['isa']:.3f} | {run['parameter_accuracy']:.3f} | "
-                     f"{run['structural_conformity']:.3f} | {vs} |")
+        lines.append(
+            f"| {run['name']} | {run['isa']:.3f} | {run['parameter_accuracy']:.3f} | "
+            f"{run['structural_conformity']:.3f} | {vs} |"
+        )
     if fp32:  # made with --fp32-eval
-        lines.append(f"| SFT+DPO, float32 (no int8) | {fp32['isa']:.3f} | {fp32['parameter_accuracy']:.3f} | "
-                     f"{fp32['structural_conformity']:.3f} | |")
+        lines.append(
+            f"| SFT+DPO, float32 (no int8) | {fp32['isa']:.3f} | {fp32['parameter_accuracy']:.3f} | "
+            f"{fp32['structural_conformity']:.3f} | |"
+        )
     dpo_row = _load_json(out / "compare-dpo" / "report.json")["runs"][1]
     dpo_vs, params = dpo_row["paired"], dpo_row.get("paired_parameters")
-    lines += ["", f"DPO over SFT, paired on the same turns: {dpo_vs['better']} turns fixed, {dpo_vs['worse']} "
-              f"broken (sign test p = {dpo_vs['p_value']:.2g})."]
+    lines += [
+        "",
+        f"DPO over SFT, paired on the same turns: {dpo_vs['better']} turns fixed, {dpo_vs['worse']} "
+        f"broken (sign test p = {dpo_vs['p_value']:.2g}).",
+    ]
     if params:  # a compare made before parameters were paired has none
-        lines[-1] += (f" Parameters, on the {params['shared']} turns where both chose the gold intent: "
-                      f"{params['better']} better, {params['worse']} worse (p = {params['p_value']:.2g}).")
-    lines += ["", "Paper (its own IRPEM and data, for scale only): zero-shot 0.702 / 0.754 / 0.738, "
-              "SFT+DPO 0.924 / 0.892 / 0.953."]
+        lines[-1] += (
+            f" Parameters, on the {params['shared']} turns where both chose the gold intent: "
+            f"{params['better']} better, {params['worse']} worse (p = {params['p_value']:.2g})."
+        )
+    lines += [
+        "",
+        "Paper (its own IRPEM and data, for scale only): zero-shot 0.702 / 0.754 / 0.738, "
+        "SFT+DPO 0.924 / 0.892 / 0.953.",
+    ]
     return "\n".join(lines)
 
 
-def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str, sft_records: list[dict],
-                 argv: list[str]) -> Path:
+def write_report(
+    out: Path, a: argparse.Namespace, log: Stage, table: str, sft_records: list[dict], argv: list[str]
+) -> Path:
     """report.md: the table, the plot, and the sizes as the training records have them (a
     stage made in an earlier run keeps its own settings). ``sft_records``: the SFT runs'
     ``training.json``, first to last."""
@@ -291,32 +463,47 @@ def write_report(out: Path, a: argparse.Namespace, log: Stage, table: str, sft_r
     dpo_only = _load_json(out / "adapters" / "dpo-only" / "training.json")
     sa, da = sft.get("arguments", {}), dpo.get("arguments", {})
     pairs_n = sum(1 for _ in (out / "pairs" / "rlhf.jsonl").open(encoding="utf-8"))
-    lines = ["# IRPEM ablation (the paper's Table 2) on DrawnConvos TEST", "", table, "",
-             "![per-intent accuracy](per_intent_comparison.png)", "",
-             "## Sizes used (scaled to two CPU cores)", "",
-             f"- DrawnConvos: {a.dialogues} dialogues, seed {a.seed}; TEST scored on a seeded subset of "
-             f"{n} assistant turns, int8 linears as shipped.",
-             f"- SFT: {sft.get('examples')} examples available, {sft_schedule(sft_records)}, batch "
-             f"{sa.get('batch_size')} ({examples_seen(sft)} seen in all), "
-             f"LoRA r {sa.get('lora_r')} on {lora_span(sft)}, precision "
-             f"{sa.get('precision')!r} (bf16 autocast where the CPU has bf16 units); step {sft.get('step_seconds', {}).get('median')} s median; "
-             f"last logged loss {(sft.get('log') or [{}])[-1].get('loss', float('nan')):.3f}.",
-             f"- Pairs: {a.pairs} RLHF turns, spread evenly over gold intents, sampled twice from IRPEM(SFT) "
-             f"-> {pairs_n} pairs.",
-             f"- DPO: {da.get('epochs')} epoch, batch {da.get('batch_size')}, beta {da.get('beta')}, sigmoid loss + "
-             f"{da.get('sft_weight')} x NLL of the chosen answer (RPO), lr {da.get('learning_rate')} from SFT "
-             f"({dpo.get('step_seconds', {}).get('median')} s/step); DPO only: a fresh LoRA on the bare "
-             f"base, lr {dpo_only.get('arguments', {}).get('learning_rate')}, same pairs (sampled from SFT: the "
-             f"base alone rarely writes valid answers).",
-             "- Zero-shot: the base with the full prompt (catalog included); the adapters use the short one.",
-             "", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
+    lines = [
+        "# IRPEM ablation (the paper's Table 2) on DrawnConvos TEST",
+        "",
+        table,
+        "",
+        "![per-intent accuracy](per_intent_comparison.png)",
+        "",
+        "## Sizes used (scaled to two CPU cores)",
+        "",
+        f"- DrawnConvos: {a.dialogues} dialogues, seed {a.seed}; TEST scored on a seeded subset of "
+        f"{n} assistant turns, int8 linears as shipped.",
+        f"- SFT: {sft.get('examples')} examples available, {sft_schedule(sft_records)}, batch "
+        f"{sa.get('batch_size')} ({examples_seen(sft)} seen in all), "
+        f"LoRA r {sa.get('lora_r')} on {lora_span(sft)}, precision "
+        f"{sa.get('precision')!r} (bf16 autocast where the CPU has bf16 units); step {sft.get('step_seconds', {}).get('median')} s median; "
+        f"last logged loss {(sft.get('log') or [{}])[-1].get('loss', float('nan')):.3f}.",
+        f"- Pairs: {a.pairs} RLHF turns, spread evenly over gold intents, sampled twice from IRPEM(SFT) "
+        f"-> {pairs_n} pairs.",
+        f"- DPO: {da.get('epochs')} epoch, batch {da.get('batch_size')}, beta {da.get('beta')}, sigmoid loss + "
+        f"{da.get('sft_weight')} x NLL of the chosen answer (RPO), lr {da.get('learning_rate')} from SFT "
+        f"({dpo.get('step_seconds', {}).get('median')} s/step); DPO only: a fresh LoRA on the bare "
+        f"base, lr {dpo_only.get('arguments', {}).get('learning_rate')}, same pairs (sampled from SFT: the "
+        f"base alone rarely writes valid answers).",
+        "- Zero-shot: the base with the full prompt (catalog included); the adapters use the short one.",
+        "",
+        "## Wall time per stage",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+    ]
     inside = log.grouped()
     lines += [f"| {'↳ ' if k in inside else ''}{k} | {v:.0f} |" for k, v in log.times.items()]
-    lines += [f"| total (wall; the stages of an 'at once' group ran side by side on one core each) | "
-              f"{log.wall_seconds():.0f} |", "",
-              # the bench's own arguments: --out alone would re-make a different recipe
-              f"Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py "
-              f"{shlex.join([*argv, *([] if '--force' in argv else ['--force'])])}`.", ""]
+    lines += [
+        f"| total (wall; the stages of an 'at once' group ran side by side on one core each) | "
+        f"{log.wall_seconds():.0f} |",
+        "",
+        # the bench's own arguments: --out alone would re-make a different recipe
+        f"Commands: `commands.sh`. Re-make: `.venv/bin/python bench/irpem_ablation.py "
+        f"{shlex.join([*argv, *([] if '--force' in argv else ['--force'])])}`.",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -49,20 +49,41 @@ SCENARIOS: list[tuple[list[DialogueTurn], int | None, list[str] | None]] = [
     ([U("here is my dog", 1), U("upscale this 4x please")], 1, None),
     ([U("here is my dog", 1), U("turn it into a watercolor")], 1, None),
     ([U("here is my dog", 1), U("change it to something else")], 1, None),
-    ([U("draw a castle"), A("A castle.", 1), U("add snow"), A("Snow added.", 2),
-      U("go back to #1")], 2, None),
-    ([U("draw a castle"), A("A castle.", 1), U("add snow"), A("Snow added.", 2),
-      U("how many towers are there?")], 2, None),
-    ([U("draw a castle"), A("A castle.", 1), U("add snow"), A("Snow added.", 2),
-      U("thanks, that's lovely")], 2, None),
+    ([U("draw a castle"), A("A castle.", 1), U("add snow"), A("Snow added.", 2), U("go back to #1")], 2, None),
+    (
+        [U("draw a castle"), A("A castle.", 1), U("add snow"), A("Snow added.", 2), U("how many towers are there?")],
+        2,
+        None,
+    ),
+    ([U("draw a castle"), A("A castle.", 1), U("add snow"), A("Snow added.", 2), U("thanks, that's lovely")], 2, None),
     ([U("two photos", 1, 2), U("describe the second one")], 2, None),
     ([U("two photos", 1, 2), U("make #1 black and white")], 2, None),
-    ([U("draw a robot"), A("Robot!", 1), U("make it look like Van Gogh painted it"),
-      A("Van Gogh robot.", 2), U("now increase the contrast a bit"), A("Done.", 3),
-      U("undo")], 3, None),
-    ([U("draw a robot"), A("Robot!", 1), U("make it look like Van Gogh painted it"),
-      A("Van Gogh robot.", 2), U("now increase the contrast a bit"), A("Done.", 3),
-      U("go back to the first one")], 3, None),
+    (
+        [
+            U("draw a robot"),
+            A("Robot!", 1),
+            U("make it look like Van Gogh painted it"),
+            A("Van Gogh robot.", 2),
+            U("now increase the contrast a bit"),
+            A("Done.", 3),
+            U("undo"),
+        ],
+        3,
+        None,
+    ),
+    (
+        [
+            U("draw a robot"),
+            A("Robot!", 1),
+            U("make it look like Van Gogh painted it"),
+            A("Van Gogh robot.", 2),
+            U("now increase the contrast a bit"),
+            A("Done.", 3),
+            U("go back to the first one"),
+        ],
+        3,
+        None,
+    ),
     ([U("draw a robot"), A("Robot!", 1), U("replace the robot's head with a pumpkin")], 1, None),
     ([U("draw a sunset over the sea")], None, ["text2image", "chat"]),
     ([U("what is in this picture?", 1)], 1, ["vqa", "chat"]),
@@ -85,10 +106,32 @@ SCENARIOS: list[tuple[list[DialogueTurn], int | None, list[str] | None]] = [
     ([U("what's the weather like?")], None, None),
     ([U("can you draw?")], None, None),
     ([U("draw a map of a fantasy island with mountains and rivers")], None, None),
-    ([U("a kitten"), A("Kitten!", 1), U("a puppy"), A("Puppy!", 2), U("a bunny"),
-      A("Bunny!", 3), U("show me the kitten again")], 3, None),
-    ([U("a kitten"), A("Kitten!", 1), U("a puppy"), A("Puppy!", 2), U("a bunny"),
-      A("Bunny!", 3), U("which one is the cutest?")], 3, None),
+    (
+        [
+            U("a kitten"),
+            A("Kitten!", 1),
+            U("a puppy"),
+            A("Puppy!", 2),
+            U("a bunny"),
+            A("Bunny!", 3),
+            U("show me the kitten again"),
+        ],
+        3,
+        None,
+    ),
+    (
+        [
+            U("a kitten"),
+            A("Kitten!", 1),
+            U("a puppy"),
+            A("Puppy!", 2),
+            U("a bunny"),
+            A("Bunny!", 3),
+            U("which one is the cutest?"),
+        ],
+        3,
+        None,
+    ),
     ([U("photo", 1), U("remove the person on the left")], 1, ["inpaint", "instruct_edit"]),
     ([U("photo", 1), U("hue shift it a little")], 1, ["adjust"]),
     ([U("draw a cat")], None, ["text2image"]),
@@ -112,8 +155,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="where the converted SmolLM2 lives")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: float32 on CPU)")
-    parser.add_argument("--quantize", choices=["none", "int8"], default=None,
-                        help="override [irpem] quantize (default from config: int8 on CPU)")
+    parser.add_argument(
+        "--quantize",
+        choices=["none", "int8"],
+        default=None,
+        help="override [irpem] quantize (default from config: int8 on CPU)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -131,8 +178,7 @@ def main() -> None:
 
     from engine.irpem.backend import TransformersIrpem
 
-    irpem = TransformersIrpem(settings.irpem, registry, settings.data_dir, device="cpu",
-                              dtype=args.dtype)
+    irpem = TransformersIrpem(settings.irpem, registry, settings.data_dir, device="cpu", dtype=args.dtype)
     turns = [SCENARIOS[i % len(SCENARIOS)] for i in range(args.turns)]
     for enabled in {tuple(e) if e else None for _, _, e in turns}:
         irpem.warmup(list(enabled) if enabled else None)
@@ -163,28 +209,35 @@ def main() -> None:
 
     full_prefix = irpem.prefix_token_count(None)
     print()
-    print(f"IRPEM latency per turn: {settings.irpem.base}, {len(turns)} turns, "
-          f"{torch.get_num_threads()} CPU threads, {irpem.model.dtype}{' + int8 linears' if irpem.quantized else ''}, greedy, constrained decoding")
-    print(f"prefix (system + catalog, all intents): {full_prefix} tokens; "
-          f"mean prompt {statistics.mean(prompt_tokens):.0f} tokens; "
-          f"mean generated {statistics.mean(new_tokens):.1f} tokens "
-          f"(max {max(new_tokens)}); fallbacks {fallbacks}; "
-          f"reuse/no-reuse output mismatches {mismatches}")
+    print(
+        f"IRPEM latency per turn: {settings.irpem.base}, {len(turns)} turns, "
+        f"{torch.get_num_threads()} CPU threads, {irpem.model.dtype}{' + int8 linears' if irpem.quantized else ''}, greedy, constrained decoding"
+    )
+    print(
+        f"prefix (system + catalog, all intents): {full_prefix} tokens; "
+        f"mean prompt {statistics.mean(prompt_tokens):.0f} tokens; "
+        f"mean generated {statistics.mean(new_tokens):.1f} tokens "
+        f"(max {max(new_tokens)}); fallbacks {fallbacks}; "
+        f"reuse/no-reuse output mismatches {mismatches}"
+    )
     print(f"{'mode':<22}{'p50 s':>8}{'p95 s':>8}{'mean s':>8}{'prefill+1st tok s':>19}")
     for reuse, label in ((True, "prefix cache reused"), (False, "no reuse")):
         t = times[reuse]
-        print(f"{label:<22}{percentile(t, .5):>8.3f}{percentile(t, .95):>8.3f}"
-              f"{statistics.mean(t):>8.3f}{statistics.mean(prefill[reuse]):>19.3f}")
-    ratio50 = percentile(times[False], .5) / percentile(times[True], .5)
-    ratio95 = percentile(times[False], .95) / percentile(times[True], .95)
+        print(
+            f"{label:<22}{percentile(t, 0.5):>8.3f}{percentile(t, 0.95):>8.3f}"
+            f"{statistics.mean(t):>8.3f}{statistics.mean(prefill[reuse]):>19.3f}"
+        )
+    ratio50 = percentile(times[False], 0.5) / percentile(times[True], 0.5)
+    ratio95 = percentile(times[False], 0.95) / percentile(times[True], 0.95)
     print(f"speed-up from reuse: p50 x{ratio50:.2f}, p95 x{ratio95:.2f}")
     step = statistics.median(per_token)
     decode_share = statistics.median(decode_shares)
-    print(f"decoding: {step * 1000:.0f} ms per generated token (median); with reuse, decoding is a median "
-          f"{decode_share:.0%} of a turn")
+    print(
+        f"decoding: {step * 1000:.0f} ms per generated token (median); with reuse, decoding is a median "
+        f"{decode_share:.0%} of a turn"
+    )
     for n in (15, 20):
-        print(f"projected with reuse for a {n}-token answer: "
-              f"{statistics.median(prefill[True]) + (n - 1) * step:.2f} s")
+        print(f"projected with reuse for a {n}-token answer: {statistics.median(prefill[True]) + (n - 1) * step:.2f} s")
 
 
 if __name__ == "__main__":

@@ -53,17 +53,21 @@ def child(which: str, profile: str, data_dir: str, device: str) -> dict:
     from engine.config import load_settings
     from engine.models import ModelCache
 
-    classes = {"text2image": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image,
-               "inpaint": AutoPipelineForInpainting}
+    classes = {
+        "text2image": AutoPipelineForText2Image,
+        "img2img": AutoPipelineForImage2Image,
+        "inpaint": AutoPipelineForInpainting,
+    }
     settings = load_settings(profile=profile, data_dir=data_dir, device=device)
     cache = ModelCache(settings)
     cache.location("sd")  # a no-op here: the parent had the tiny model built beforehand
     if which == "build":
         return {}
     # import the code of every pipeline class in both runs, so that only data is measured
+    import transformers.models.clip.modeling_clip  # noqa: F401
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline  # noqa: F401
     from diffusers.pipelines import auto_pipeline  # noqa: F401
-    import transformers.models.clip.modeling_clip  # noqa: F401
+
     cuda = cache.device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -112,8 +116,18 @@ def main() -> None:
         rows = {}
         # "build" first: a tiny model built inside a measured process would distort it
         for which in ["build", *SETS]:
-            cmd = [sys.executable, __file__, "--child", which, "--profile", args.profile,
-                   "--device", args.device, "--data-dir", data_dir]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                which,
+                "--profile",
+                args.profile,
+                "--device",
+                args.device,
+                "--data-dir",
+                data_dir,
+            ]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 sys.exit(f"{which}: child failed\n{out.stderr[-3000:]}")
@@ -125,14 +139,17 @@ def main() -> None:
     print(f"{'':34}{'params MiB':>12}{'peak RSS gain MiB':>20}{'CUDA peak MiB':>16}")
     for which, row in rows.items():
         label = f"{which}: " + "+".join(SETS[which])
-        print(f"{label:34}{_mib(row['param_bytes']):>12}{_mib(row['rss_gain_bytes']):>20}"
-              f"{_mib(row['cuda_peak_bytes']):>16}")
-    ratios = {"params": all_["param_bytes"] / one["param_bytes"],
-              "rss_gain": all_["rss_gain_bytes"] / max(one["rss_gain_bytes"], 1)}
+        print(
+            f"{label:34}{_mib(row['param_bytes']):>12}{_mib(row['rss_gain_bytes']):>20}"
+            f"{_mib(row['cuda_peak_bytes']):>16}"
+        )
+    ratios = {
+        "params": all_["param_bytes"] / one["param_bytes"],
+        "rss_gain": all_["rss_gain_bytes"] / max(one["rss_gain_bytes"], 1),
+    }
     if one["cuda_peak_bytes"]:
         ratios["cuda_peak"] = all_["cuda_peak_bytes"] / one["cuda_peak_bytes"]
-    print("ratio all/one: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items())
-          + "   (target < 1.3)")
+    print("ratio all/one: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()) + "   (target < 1.3)")
 
 
 if __name__ == "__main__":

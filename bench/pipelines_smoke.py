@@ -64,8 +64,12 @@ def child(which: str, profile: str, data_dir: str, device: str, steps: int) -> d
     ModelCache(settings).location("sd")
     with PeakMemory(ModelCache(settings).device) as peak:
         rows = smoke(settings, ids, steps=steps)
-    return {"instances": ids, "ok": all(r.ok for r in rows), "peak_bytes": peak.peak_bytes,
-            "loaded_bytes": rows[-1].loaded_bytes}
+    return {
+        "instances": ids,
+        "ok": all(r.ok for r in rows),
+        "peak_bytes": peak.peak_bytes,
+        "loaded_bytes": rows[-1].loaded_bytes,
+    }
 
 
 def main() -> None:
@@ -84,17 +88,41 @@ def main() -> None:
         data_dir = args.data_dir or (tmp if args.profile == "tiny" else "data")
         env = child_env(args.profile)
         table = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "pipelines", "smoke", "--profile", args.profile,
-             "--steps", str(args.steps)],
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "pipelines",
+                "smoke",
+                "--profile",
+                args.profile,
+                "--steps",
+                str(args.steps),
+            ],
             env={**env, "DIALOGDRAW_DATA_DIR": data_dir, "DIALOGDRAW_DEVICE": args.device},
-            capture_output=True, text=True, cwd=ROOT)
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         print(table.stdout)
         if table.returncode not in (0, 1):
             sys.exit(table.stderr[-3000:])
         rows = {}
         for which in ("one", "all"):
-            cmd = [sys.executable, __file__, "--child", which, "--profile", args.profile,
-                   "--device", args.device, "--data-dir", data_dir, "--steps", str(args.steps)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                which,
+                "--profile",
+                args.profile,
+                "--device",
+                args.device,
+                "--data-dir",
+                data_dir,
+                "--steps",
+                str(args.steps),
+            ]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit(f"{which}: child failed\n{out.stderr[-3000:]}")
@@ -105,9 +133,13 @@ def main() -> None:
     print(f"instances of the 'sd' base: {', '.join(all_['instances'])}")
     print(f"{'':10}{'instances':>10}{'peak MiB':>12}{'loaded MiB':>12}")
     for which, row in rows.items():
-        print(f"{which:10}{len(row['instances']):>10}{row['peak_bytes'] / mib:>12.1f}{row['loaded_bytes'] / mib:>12.2f}")
-    print(f"ratio all/one: peak {all_['peak_bytes'] / max(one['peak_bytes'], 1):.3f}, "
-          f"loaded weights {all_['loaded_bytes'] / max(one['loaded_bytes'], 1):.3f}   (target < 1.3)")
+        print(
+            f"{which:10}{len(row['instances']):>10}{row['peak_bytes'] / mib:>12.1f}{row['loaded_bytes'] / mib:>12.2f}"
+        )
+    print(
+        f"ratio all/one: peak {all_['peak_bytes'] / max(one['peak_bytes'], 1):.3f}, "
+        f"loaded weights {all_['loaded_bytes'] / max(one['loaded_bytes'], 1):.3f}   (target < 1.3)"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def main() -> int:
 
     from eval.dialogues import read_dialogues
 
-    old_sizes = {name: v["phrasings"] for name, v in
-                 json.loads((a.old_data / "stats.json").read_text())["template_coverage"]["lists"].items()}
+    old_sizes = {
+        name: v["phrasings"]
+        for name, v in json.loads((a.old_data / "stats.json").read_text())["template_coverage"]["lists"].items()
+    }
     dialogues = {d["id"]: d for d in read_dialogues(a.data / "test.jsonl")}
     print("| run | old wording | new wording |\n|---|---|---|")
     for run in a.runs:

@@ -48,8 +48,11 @@ async def embedded(settings: Settings, engine: Engine | None = None) -> AsyncIte
     db = Database(settings.db_url)
     images = ImageStore(settings.data_dir / "images")
     queue = DbJobQueue(
-        db, images, max_attempts=settings.queue.max_attempts,
-        position_interval=settings.bot.status_interval_seconds, dialogue_turns=settings.irpem.dialogue_turns,
+        db,
+        images,
+        max_attempts=settings.queue.max_attempts,
+        position_interval=settings.bot.status_interval_seconds,
+        dialogue_turns=settings.irpem.dialogue_turns,
     )
     # A second process on this database (a `dialogdraw chat` beside the bot) must not take
     # over the jobs the first is running: only the jobs of dead workers are put back.

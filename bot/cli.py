@@ -62,14 +62,21 @@ def _one_line(err: BaseException) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dialogdraw", description="Draw and edit images by talking.")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log INFO to stderr (-vv: DEBUG), with library warnings and progress bars; "
-                             "also accepted after the command")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log INFO to stderr (-vv: DEBUG), with library warnings and progress bars; "
+        "also accepted after the command",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
     plugins = command_plugins()
     if not plugins:
-        parser.epilog = (f"No commands are registered (entry points {ENTRY_POINT_GROUP!r}): "
-                         "install the package, e.g. `pip install -e .`.")
+        parser.epilog = (
+            f"No commands are registered (entry points {ENTRY_POINT_GROUP!r}): "
+            "install the package, e.g. `pip install -e .`."
+        )
     for ep in plugins:
         try:
             ep.load()(sub)
@@ -185,8 +192,9 @@ def _log_file(config: str | None) -> Path | None:
         return None
 
 
-def configure_logging(verbose: int = 0, default_level: str | int = logging.WARNING,
-                      config: str | None = None) -> Path | None:
+def configure_logging(
+    verbose: int = 0, default_level: str | int = logging.WARNING, config: str | None = None
+) -> Path | None:
     """Set up logging for one command; returns the log file, if any.
 
     - The log file, ``<data_dir>/logs/dialogdraw.log`` (rotated at 10 MiB, 3 kept), gets
@@ -216,7 +224,8 @@ def configure_logging(verbose: int = 0, default_level: str | int = logging.WARNI
     log_file = _log_file(config)
     if log_file is not None:
         file_handler = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8", delay=True)
+            log_file, maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8", delay=True
+        )
         file_handler.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
         handlers.append(file_handler)
         if quiet:
@@ -227,6 +236,9 @@ def configure_logging(verbose: int = 0, default_level: str | int = logging.WARNI
         handler._dialogdraw = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(min(h.level for h in handlers))
+    # Off first: captureWarnings(True) does nothing if an earlier call's hook is still
+    # recorded, even after someone (pytest, catch_warnings) put the original showwarning back.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     if not any(isinstance(f, _TrimWarning) for f in warnings_logger.filters):
@@ -240,10 +252,12 @@ def configure_logging(verbose: int = 0, default_level: str | int = logging.WARNI
     bars_off = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").upper() in {"1", "ON", "YES", "TRUE"}
     callbacks: dict[str, Callable[[ModuleType], None]] = {}
     for library in ("transformers", "diffusers", "huggingface_hub"):
+
         def setup(module: ModuleType, off: bool = quiet and bars_off) -> None:
             _route_library_logs(module)
             if off:
                 _no_progress_bars(module)
+
         callbacks[f"{library}.utils.logging"] = setup
     if quiet and bars_off:
         callbacks["huggingface_hub.utils.tqdm"] = _no_progress_bars

@@ -188,8 +188,13 @@ class Conversation:
     # ----- turns -----
 
     async def user_turn(
-        self, session_id: int, author_id: str, text: str, attachments: Sequence[Attachment] = (),
-        *, ab_probability: float = 0.0,
+        self,
+        session_id: int,
+        author_id: str,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+        *,
+        ab_probability: float = 0.0,
     ) -> TurnReceipt:
         """Store a user's turn and, unless something is wrong with it, queue its job.
         ``ab_probability``: how often to ask an A/B question outside a server (a server's
@@ -209,19 +214,36 @@ class Conversation:
         return await self._turn(session_id, author_id, text, uploads, refusal, ab_probability=ab_probability)
 
     async def _turn(
-        self, session_id: int, author_id: str, text: str, uploads: list[sessions.Upload], refusal: str | None,
-        *, forced: dict[str, Any] | None = None, ab_probability: float = 0.0,
+        self,
+        session_id: int,
+        author_id: str,
+        text: str,
+        uploads: list[sessions.Upload],
+        refusal: str | None,
+        *,
+        forced: dict[str, Any] | None = None,
+        ab_probability: float = 0.0,
     ) -> TurnReceipt:
-        ticket = None if refusal is not None else rules.Ticket(
-            seed=secrets.randbelow(2**31), ab_draw=self.rng.random(), limits=self.settings.limits,
-            forced_intent=forced, ab_probability=ab_probability,
+        ticket = (
+            None
+            if refusal is not None
+            else rules.Ticket(
+                seed=secrets.randbelow(2**31),
+                ab_draw=self.rng.random(),
+                limits=self.settings.limits,
+                forced_intent=forced,
+                ab_probability=ab_probability,
+            )
         )
         stored = await self._turns.submit(sessions.NewTurn(session_id, author_id, text, uploads, ticket))
         if stored.job is not None:
             self.queue.notify()
         return TurnReceipt(
-            session_id, stored.turn.id, stored.job.id if stored.job else None,
-            attached=[img.number for img in stored.images], refusal=refusal or stored.refusal,
+            session_id,
+            stored.turn.id,
+            stored.job.id if stored.job else None,
+            attached=[img.number for img in stored.images],
+            refusal=refusal or stored.refusal,
         )
 
     def _accept(self, attachments: list[Attachment], limits: Limits) -> tuple[list[sessions.Upload], list[str]]:
@@ -286,12 +308,14 @@ class Conversation:
             raise Refusal(NOT_YOURS)
         candidates = [c["intent"] for c in turn.candidates or []]
         try:
-            corrected = rules.correction(self.registry, candidates, intent_id.strip(), text.strip(),
-                                         await self._enabled(session))
+            corrected = rules.correction(
+                self.registry, candidates, intent_id.strip(), text.strip(), await self._enabled(session)
+            )
         except IntentError as err:
             raise Refusal(f"I couldn't use that correction: {err}") from None
-        await feedback_store.set_vote(self.db, turn_id, user_id, "correction",
-                                      payload={"text": text.strip(), "intent": corrected})
+        await feedback_store.set_vote(
+            self.db, turn_id, user_id, "correction", payload={"text": text.strip(), "intent": corrected}
+        )
         return await self._turn(session.id, user_id, text.strip() or intent_id.strip(), [], None, forced=corrected)
 
     # ----- feedback -----
@@ -313,11 +337,16 @@ class Conversation:
         turn, state = await sessions.choose_candidate(self.db, turn_id, index)
         chosen = rules.Candidate.from_dict(turn.candidates[index])
         answer = rules.Answer(turn.intent, chosen.numbers)
-        return Choice(label.upper(), chosen.reply, list(chosen.numbers), state.current,
-                      self._actions(answer, await self._enabled(session)))
+        return Choice(
+            label.upper(),
+            chosen.reply,
+            list(chosen.numbers),
+            state.current,
+            self._actions(answer, await self._enabled(session)),
+        )
 
     async def neither(self, turn_id: int, user_id: str) -> CorrectionForm:
-        """"Neither" on an A/B turn: noted, and the form to say what was meant."""
+        """ "Neither" on an A/B turn: noted, and the form to say what was meant."""
         turn, _, session = await self._answer(turn_id)
         if not turn.candidates:
             raise Refusal("There is no choice to make there.")
@@ -434,8 +463,10 @@ class Conversation:
     async def unfinished_jobs(self, platform: str) -> list[UnfinishedJob]:
         """Queued or running jobs of the platform's sessions, oldest first: what a restarted
         front end still has to report (and where)."""
-        return [UnfinishedJob(job.id, session.channel_id, job.reply_message_id)
-                for job, session in await jobs.active_jobs_on(self.db, platform)]
+        return [
+            UnfinishedJob(job.id, session.channel_id, job.reply_message_id)
+            for job, session in await jobs.active_jobs_on(self.db, platform)
+        ]
 
     async def remember_status_message(self, job_id: int, message_id: str) -> None:
         """The front end's message that shows a job, found again after a restart."""
@@ -459,10 +490,17 @@ class Conversation:
     async def server(self, guild_id: str) -> ServerView:
         guild = await guilds.guild_settings(self.db, guild_id)
         on = set(self.registry.enabled_ids(guild.enabled_pipelines))
-        pipelines = [(i, i in on, self.registry.description(i), dict((guild.pipeline_overrides or {}).get(i) or {}))
-                     for i in self.registry.enabled_ids()]
-        return ServerView(pipelines, rules.effective_limits(self.settings.limits, guild.limits),
-                          dict(guild.limits or {}), guild.who_can_talk, guild.ab_probability)
+        pipelines = [
+            (i, i in on, self.registry.description(i), dict((guild.pipeline_overrides or {}).get(i) or {}))
+            for i in self.registry.enabled_ids()
+        ]
+        return ServerView(
+            pipelines,
+            rules.effective_limits(self.settings.limits, guild.limits),
+            dict(guild.limits or {}),
+            guild.who_can_talk,
+            guild.ab_probability,
+        )
 
     async def set_pipeline(self, guild_id: str, pipeline: str, on: bool) -> None:
         available = self.registry.enabled_ids()
@@ -515,7 +553,11 @@ class Conversation:
         raise Refusal(f"Not changed: bad value for `{key}`: {error.errors()[0]['msg']}")
 
     async def set_limits(
-        self, guild_id: str, *, concurrent_jobs: int | None = None, daily_quota: int | None = None,
+        self,
+        guild_id: str,
+        *,
+        concurrent_jobs: int | None = None,
+        daily_quota: int | None = None,
         max_image_mb: float | None = None,
     ) -> ServerView:
         """A server's own per-user limits (each capped by the operator's)."""
@@ -554,8 +596,13 @@ class Conversation:
 
 
 def _view(session: Session, guild: GuildSettings | None) -> SessionView:
-    return SessionView(session.id, session.owner_id, session.guild_id,
-                       guild.who_can_talk if guild else "owner", session.current_image_number)
+    return SessionView(
+        session.id,
+        session.owner_id,
+        session.guild_id,
+        guild.who_can_talk if guild else "owner",
+        session.current_image_number,
+    )
 
 
 def _mib(n: int) -> str:

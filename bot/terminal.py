@@ -39,12 +39,19 @@ HELP = """Say what to draw or change, in your own words. Commands:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="talk to DialogDraw in the terminal (embedded default)")
-    p.add_argument("--profile", choices=["default", "tiny"], help="model profile (tiny: offline random-weight image models)")
+    p.add_argument(
+        "--profile", choices=["default", "tiny"], help="model profile (tiny: offline random-weight image models)"
+    )
     p.add_argument("--db", help="database URL (default: SQLite in the data directory)")
     p.add_argument("--image", type=Path, help="attach this image file to the first turn")
     p.add_argument("--session", type=int, help="continue a stored session by id")
-    p.add_argument("--ab", type=float, default=0.0, metavar="P",
-                   help="share of turns answered with two takes to choose from (0 to 1)")
+    p.add_argument(
+        "--ab",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of turns answered with two takes to choose from (0 to 1)",
+    )
     p.add_argument("--config", help="config file (default: config.toml or $DIALOGDRAW_CONFIG)")
     p.set_defaults(func=run_chat)
 
@@ -62,8 +69,16 @@ async def run_chat(args: argparse.Namespace) -> int:
     return await chat(settings, sys.stdin, sys.stdout, image=args.image, session_id=args.session, ab=args.ab)
 
 
-async def chat(settings: Settings, stdin: TextIO, stdout: TextIO, *, image: Path | None = None,
-               session_id: int | None = None, engine=None, ab: float = 0.0) -> int:
+async def chat(
+    settings: Settings,
+    stdin: TextIO,
+    stdout: TextIO,
+    *,
+    image: Path | None = None,
+    session_id: int | None = None,
+    engine=None,
+    ab: float = 0.0,
+) -> int:
     from bot.app import embedded
     from bot.conversation import Attachment
 
@@ -75,8 +90,11 @@ async def chat(settings: Settings, stdin: TextIO, stdout: TextIO, *, image: Path
         elif not await _exists(conv, session_id):
             print(f"dialogdraw: there is no session {session_id}", file=sys.stderr)
             return 2
-        print(f"session {session_id} (continue it with --session {session_id}; /help lists commands)",
-              file=stdout, flush=True)
+        print(
+            f"session {session_id} (continue it with --session {session_id}; /help lists commands)",
+            file=stdout,
+            flush=True,
+        )
         pending = [Attachment(image.name, image.read_bytes())] if image else []
         term = Terminal(conv, session_id, user, stdin, stdout, ab)
         lines = term.lines()
@@ -152,7 +170,9 @@ class Terminal:
             if text.startswith("/"):
                 await self.command(text)
             else:
-                await self.turn(self.conv.user_turn(self.session_id, self.user, text, attachments, ab_probability=self.ab))
+                await self.turn(
+                    self.conv.user_turn(self.session_id, self.user, text, attachments, ab_probability=self.ab)
+                )
         except Refusal as err:
             self.say(f"bot> {err}")
             await self.show_current()

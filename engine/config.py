@@ -35,8 +35,17 @@ class ModelSpec(_Strict):
     """A named model: the architecture family (which tiny builder stands in for it) and
     where the real weights live (hub id or local path)."""
 
-    family: Literal["stable-diffusion", "instruct-pix2pix", "controlnet", "clipseg", "swin2sr",
-                    "blip-vqa", "blip-caption", "depth-estimator", "open-clip"]
+    family: Literal[
+        "stable-diffusion",
+        "instruct-pix2pix",
+        "controlnet",
+        "clipseg",
+        "swin2sr",
+        "blip-vqa",
+        "blip-caption",
+        "depth-estimator",
+        "open-clip",
+    ]
     id: str
     variant: str | None = None
 
@@ -179,8 +188,9 @@ def _describe(err: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def settings_from_flags(path: str | Path | None, *, profile: str | None = None,
-                        database_url: str | None = None) -> Settings:
+def settings_from_flags(
+    path: str | Path | None, *, profile: str | None = None, database_url: str | None = None
+) -> Settings:
     """``load_settings`` for the commands' common ``--config --profile --db`` flags: a flag
     left out keeps the value of the file (or environment)."""
     flags = {"profile": profile, "database_url": database_url}

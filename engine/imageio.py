@@ -56,14 +56,10 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     except Exception as err:  # PIL raises assorted errors for malformed headers
         raise ImageRejected(f"the file is corrupt ({err.__class__.__name__})") from None
     if img.format not in ACCEPTED_FORMATS:
-        raise ImageRejected(
-            f"{img.format} images are not accepted (accepted: {', '.join(ACCEPTED_FORMATS)})"
-        )
+        raise ImageRejected(f"{img.format} images are not accepted (accepted: {', '.join(ACCEPTED_FORMATS)})")
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageRejected(
-            f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels in all"
-        )
+        raise ImageRejected(f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels in all")
     try:
         img.load()  # first frame only for animations
         return img.convert("RGB")

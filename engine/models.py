@@ -31,10 +31,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -58,8 +59,7 @@ class OutOfMemory(RuntimeError):
     usable, and retrying the same request would only fail again."""
 
 
-OUT_OF_MEMORY_MESSAGE = ("the GPU ran out of memory for this request; try a smaller "
-                         "picture or fewer steps")
+OUT_OF_MEMORY_MESSAGE = "the GPU ran out of memory for this request; try a smaller picture or fewer steps"
 
 
 @dataclass
@@ -69,7 +69,7 @@ class _Unit:
 
 
 class ModelCache:
-    def __init__(self, settings: "Settings") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._guard = threading.RLock()
         self._locks: dict[Hashable, threading.Lock] = {}
@@ -97,7 +97,7 @@ class ModelCache:
         return self._device
 
     @property
-    def dtype(self) -> "torch.dtype":
+    def dtype(self) -> torch.dtype:
         import torch
 
         return torch.float16 if self.device.startswith("cuda") else torch.float32
@@ -116,14 +116,13 @@ class ModelCache:
     def tiny_root(self) -> Path:
         return Path(self.settings.data_dir) / "tiny-models"
 
-    def spec(self, name: str) -> "ModelSpec":
+    def spec(self, name: str) -> ModelSpec:
         try:
             return self.settings.models[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.models)) or "none"
             raise UnknownModel(
-                f"model {name!r} is not defined in the [models] section of the config "
-                f"(defined: {known})"
+                f"model {name!r} is not defined in the [models] section of the config (defined: {known})"
             ) from None
 
     def location(self, name: str) -> str:
@@ -212,13 +211,13 @@ class ModelCache:
                 for unit_key in (base_key, *extra_keys):
                     if unit_key in self._units:
                         self._units[unit_key].keys.add(key)
-                log.info("pipeline %s for model %r shares the loaded components",
-                         type(pipe).__name__, name)
+                log.info("pipeline %s for model %r shares the loaded components", type(pipe).__name__, name)
                 return pipe
 
     def diffusers_model(self, name: str) -> Any:
         """A single diffusers model (e.g. a ``ControlNetModel``) for model ``name``, its
         class read from the checkpoint's config."""
+
         def load() -> Any:
             from diffusers import ControlNetModel
 
@@ -319,8 +318,9 @@ class ModelCache:
                     return
                 victims = [k for k in self._units if k not in keep and k not in self._pinned]
                 if not victims:
-                    log.warning("model cache: %s alone exceeds the budget of %.0f MiB",
-                                keep or "the next model", budget / MIB)
+                    log.warning(
+                        "model cache: %s alone exceeds the budget of %.0f MiB", keep or "the next model", budget / MIB
+                    )
                     return
             self.unload(victims[0])
 
@@ -328,8 +328,14 @@ class ModelCache:
 
     def _timed(self, name: str, load: Callable[[], T]) -> T:
         spec = self.spec(name)
-        log.info("loading model %r (%s) from %s on %s/%s", name, spec.family,
-                 self.location(name), self.device, str(self.dtype).removeprefix("torch."))
+        log.info(
+            "loading model %r (%s) from %s on %s/%s",
+            name,
+            spec.family,
+            self.location(name),
+            self.device,
+            str(self.dtype).removeprefix("torch."),
+        )
         started = time.perf_counter()
         obj = load()
         log.info("loaded model %r in %.1f s", name, time.perf_counter() - started)
@@ -412,7 +418,7 @@ class PeakMemory:
         self.cuda = device.startswith("cuda")
         self.peak_bytes = 0
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.cuda:
             import torch
 

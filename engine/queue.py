@@ -38,7 +38,7 @@ class JobRequest:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "JobRequest":
+    def from_dict(cls, d: dict[str, Any]) -> JobRequest:
         d = dict(d)
         d["dialogue"] = [DialogueTurn(**t) for t in d["dialogue"]]
         d["image_refs"] = {int(k): v for k, v in d["image_refs"].items()}
@@ -55,13 +55,13 @@ class JobResult:
     timings: dict[str, float] = field(default_factory=dict)
     # A/B jobs: every candidate that ran, A first, each a JobResult without candidates of
     # its own; the fields above then repeat candidate A (what a client unaware of A/B shows).
-    candidates: list["JobResult"] = field(default_factory=list)
+    candidates: list[JobResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "JobResult":
+    def from_dict(cls, d: dict[str, Any]) -> JobResult:
         d = dict(d)
         d["candidates"] = [cls.from_dict(c) for c in d.get("candidates") or []]
         return cls(**d)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -54,7 +55,7 @@ class RunContext:
     """What a pipeline gets besides its inputs. ``images`` maps each image-ref field of the
     inputs (after defaulting to the current image) to the decoded picture."""
 
-    images: dict[str, "Image.Image"]
+    images: dict[str, Image.Image]
     seed: int
     response: str = ""
     dialogue_text: str = ""
@@ -66,7 +67,7 @@ class RunContext:
 
 @dataclass
 class PipelineOutput:
-    images: list["Image.Image"] = field(default_factory=list)
+    images: list[Image.Image] = field(default_factory=list)
     text: str | None = None
 
 
@@ -90,7 +91,7 @@ class PipelineKind(ABC):
     # small valid params, for `dialogdraw pipelines smoke` and as documentation
     example: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, instance: "PipelineInstance", models: "ModelCache") -> None:
+    def __init__(self, instance: PipelineInstance, models: ModelCache) -> None:
         self.instance = instance
         self.models = models
 
@@ -188,15 +189,14 @@ class ValidIntent:
 class Registry:
     """The configured catalog. ``enabled`` arguments restrict it per guild."""
 
-    def __init__(self, instances: list["PipelineInstance"]) -> None:
+    def __init__(self, instances: list[PipelineInstance]) -> None:
         import engine.pipelines  # noqa: F401  (registers the kinds)
 
-        self.instances: dict[str, "PipelineInstance"] = {}
+        self.instances: dict[str, PipelineInstance] = {}
         for inst in instances:
             if inst.kind not in KINDS:
                 raise ValueError(
-                    f"pipeline {inst.id!r}: unknown kind {inst.kind!r} "
-                    f"(known: {', '.join(sorted(KINDS))})"
+                    f"pipeline {inst.id!r}: unknown kind {inst.kind!r} (known: {', '.join(sorted(KINDS))})"
                 )
             if inst.id in BUILTINS:
                 raise ValueError(f"pipeline id {inst.id!r} is reserved for a built-in intent")
@@ -207,7 +207,7 @@ class Registry:
         self._catalog_lines: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "Registry":
+    def from_settings(cls, settings: Settings) -> Registry:
         return cls(settings.pipelines)
 
     # ----- what is offered -----
@@ -215,10 +215,7 @@ class Registry:
     def enabled_ids(self, enabled: list[str] | None = None) -> list[str]:
         """Instance ids that are on in config and, when given, in ``enabled``."""
         allowed = None if enabled is None else set(enabled)
-        return [
-            i for i, inst in self.instances.items()
-            if inst.enabled and (allowed is None or i in allowed)
-        ]
+        return [i for i, inst in self.instances.items() if inst.enabled and (allowed is None or i in allowed)]
 
     def kind_of(self, instance_id: str) -> type[PipelineKind]:
         return KINDS[self.instances[instance_id].kind]
@@ -241,7 +238,8 @@ class Registry:
             return BUILTINS[intent].Inputs
         if intent not in self._inputs:
             self._inputs[intent] = _with_instance_defaults(
-                self.kind_of(intent).Inputs, self.instances[intent].defaults, intent)
+                self.kind_of(intent).Inputs, self.instances[intent].defaults, intent
+            )
         return self._inputs[intent]
 
     def intents(self, enabled: list[str] | None = None, has_images: bool = True) -> list[str]:
@@ -251,21 +249,22 @@ class Registry:
         if has_images:
             return ids
         return [
-            i for i in ids
-            if i not in NEEDS_AN_IMAGE_BUILTINS and (i in BUILTINS or not self.kind_of(i).needs_image)
+            i for i in ids if i not in NEEDS_AN_IMAGE_BUILTINS and (i in BUILTINS or not self.kind_of(i).needs_image)
         ]
 
     def catalog(self, enabled: list[str] | None = None) -> list[dict[str, Any]]:
         rows = []
         for i in self.enabled_ids(enabled):
             kind = self.kind_of(i)
-            rows.append({
-                "id": i,
-                "kind": kind.kind,
-                "type": kind.type,
-                "description": self.description(i),
-                "inputs": kind.Inputs.model_json_schema(),
-            })
+            rows.append(
+                {
+                    "id": i,
+                    "kind": kind.kind,
+                    "type": kind.type,
+                    "description": self.description(i),
+                    "inputs": kind.Inputs.model_json_schema(),
+                }
+            )
         return rows
 
     def catalog_text(self, enabled: list[str] | None = None) -> str:
@@ -310,22 +309,23 @@ class Registry:
             params.pop("title", None)
             if images is not None and images <= MAX_LISTED_IMAGES:
                 params = _existing_refs_only(params, images)
-            branches.append({
-                "type": "object",
-                "properties": {
-                    "intent": {"const": i},
-                    "params": params,
-                    "response": {"type": "string", "maxLength": response_max_chars},
-                },
-                "required": ["intent", "params", "response"],
-                "additionalProperties": False,
-            })
+            branches.append(
+                {
+                    "type": "object",
+                    "properties": {
+                        "intent": {"const": i},
+                        "params": params,
+                        "response": {"type": "string", "maxLength": response_max_chars},
+                    },
+                    "required": ["intent", "params", "response"],
+                    "additionalProperties": False,
+                }
+            )
         return {"anyOf": branches}
 
     # ----- checking an output -----
 
-    def validate(self, output: str | dict[str, Any] | IntentionParam,
-                 enabled: list[str] | None = None) -> ValidIntent:
+    def validate(self, output: str | dict[str, Any] | IntentionParam, enabled: list[str] | None = None) -> ValidIntent:
         """Check an IRPEM output against the enabled catalog. Raises IntentError."""
         if isinstance(output, str):
             try:
@@ -393,9 +393,15 @@ def _with_instance_defaults(model: type[Inputs], defaults: dict[str, Any], where
     fields: dict[str, Any] = {}
     for name, value in covered.items():
         info = model.model_fields[name]
-        fields[name] = (info.annotation, Field(default=value, description=info.description,
-                                               json_schema_extra=info.json_schema_extra,
-                                               **_constraints(info)))
+        fields[name] = (
+            info.annotation,
+            Field(
+                default=value,
+                description=info.description,
+                json_schema_extra=info.json_schema_extra,
+                **_constraints(info),
+            ),
+        )
     return create_model(f"{model.__name__}_{where}", __base__=model, **fields)
 
 

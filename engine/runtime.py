@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from engine.registry import (
     BUILTINS,
@@ -45,10 +46,10 @@ class Engine:
 
     def __init__(
         self,
-        settings: "Settings",
+        settings: Settings,
         registry: Registry | None = None,
-        models: "ModelCache | None" = None,
-        irpem: "Irpem | None" = None,
+        models: ModelCache | None = None,
+        irpem: Irpem | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry or Registry.from_settings(settings)
@@ -61,7 +62,7 @@ class Engine:
         self._kinds: dict[str, PipelineKind] = {}
 
     @property
-    def irpem(self) -> "Irpem":
+    def irpem(self) -> Irpem:
         if self._irpem is None:  # loading the LM takes seconds: only when first needed
             from engine.irpem import load_irpem
 
@@ -76,7 +77,7 @@ class Engine:
 
     # ----- step 1: what does the user want? -----
 
-    def understand(self, request: "JobRequest") -> Understanding:
+    def understand(self, request: JobRequest) -> Understanding:
         start = time.perf_counter()
         if request.forced_intent is not None:
             raw = _json(request.forced_intent)
@@ -85,7 +86,7 @@ class Engine:
         intent = self.registry.validate(raw, request.enabled)
         return Understanding(intent, raw, time.perf_counter() - start)
 
-    def understand_candidates(self, request: "JobRequest", n: int) -> list[Understanding]:
+    def understand_candidates(self, request: JobRequest, n: int) -> list[Understanding]:
         """Up to ``n`` distinct valid sampled answers, in the IRPEM's order. Invalid samples
         are dropped; if none is valid, the first one's IntentError is raised. Fewer than two
         means there is nothing to choose between and the job runs as an ordinary one."""
@@ -110,7 +111,7 @@ class Engine:
 
     # ----- step 2: which images does it act on? -----
 
-    def image_inputs(self, intent: ValidIntent, request: "JobRequest") -> dict[str, int]:
+    def image_inputs(self, intent: ValidIntent, request: JobRequest) -> dict[str, int]:
         """Map each image field of the intent to a session image number, defaulting the
         first one to the current image. Raises IntentError for missing images."""
         if intent.kind is None:
@@ -133,8 +134,7 @@ class Engine:
             chosen[field] = number
         if kind.needs_image and not chosen:
             raise IntentError(
-                f"{intent.intent} needs an image, and there is none yet: "
-                "describe a picture first or attach one"
+                f"{intent.intent} needs an image, and there is none yet: describe a picture first or attach one"
             )
         return chosen
 
@@ -143,8 +143,8 @@ class Engine:
     def run(
         self,
         intent: ValidIntent,
-        images: dict[str, "Image.Image"],
-        request: "JobRequest",
+        images: dict[str, Image.Image],
+        request: JobRequest,
         progress: Callable[[int, int], None],
         cancelled: Callable[[], bool],
     ) -> PipelineOutput:
@@ -169,7 +169,9 @@ def reply_text(intent: ValidIntent, output: PipelineOutput) -> str:
     if intent.response:
         return intent.response
     if intent.intent in BUILTINS:
-        return {"undo": "Undone.", "revert": "Back to that image.", "clarify": "Could you say a bit more?"}[intent.intent]
+        return {"undo": "Undone.", "revert": "Back to that image.", "clarify": "Could you say a bit more?"}[
+            intent.intent
+        ]
     return "Done." if output.images else ""
 
 

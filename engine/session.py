@@ -208,8 +208,7 @@ def quota_refusal(active_jobs: int, recent_jobs: int, limits: Limits) -> str | N
         )
     if recent_jobs >= limits.per_user_daily_jobs:
         return (
-            f"You have made {recent_jobs} requests in the last 24 hours, the most allowed "
-            f"here; please come back later."
+            f"You have made {recent_jobs} requests in the last 24 hours, the most allowed here; please come back later."
         )
     return None
 
@@ -261,13 +260,24 @@ class JobOrder:
     candidates: int = 1  # 2: an A/B choice
 
     def request(
-        self, job_id: int, session_id: int, dialogue: list[DialogueTurn], image_refs: dict[int, str],
+        self,
+        job_id: int,
+        session_id: int,
+        dialogue: list[DialogueTurn],
+        image_refs: dict[int, str],
         current_image: int | None,
     ) -> JobRequest:
         return JobRequest(
-            job_id=job_id, session_id=session_id, dialogue=dialogue, image_refs=image_refs,
-            current_image=current_image, seed=self.seed, enabled=self.enabled, overrides=self.overrides,
-            forced_intent=self.forced_intent, candidates=self.candidates,
+            job_id=job_id,
+            session_id=session_id,
+            dialogue=dialogue,
+            image_refs=image_refs,
+            current_image=current_image,
+            seed=self.seed,
+            enabled=self.enabled,
+            overrides=self.overrides,
+            forced_intent=self.forced_intent,
+            candidates=self.candidates,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -49,8 +49,9 @@ def sample_pictures(size: int = 64) -> list[Image.Image]:
     return [first, second]
 
 
-def run_instance(registry: Registry, models: ModelCache, instance_id: str,
-                 pictures: list[Image.Image], steps: int = 2, seed: int = 0):
+def run_instance(
+    registry: Registry, models: ModelCache, instance_id: str, pictures: list[Image.Image], steps: int = 2, seed: int = 0
+):
     """Run one instance as the worker would, on its kind's example params."""
     kind_cls = registry.kind_of(instance_id)
     params = dict(kind_cls.example)
@@ -64,8 +65,7 @@ def run_instance(registry: Registry, models: ModelCache, instance_id: str,
     return kind(valid.inputs, RunContext(images=images, seed=seed, overrides=overrides))
 
 
-def smoke(settings: "Settings", instances: list[str] | None = None, steps: int = 2,
-          size: int = 64) -> list[SmokeRow]:
+def smoke(settings: Settings, instances: list[str] | None = None, steps: int = 2, size: int = 64) -> list[SmokeRow]:
     registry = Registry.from_settings(settings)
     models = ModelCache(settings)
     pictures = sample_pictures(size)
@@ -76,14 +76,24 @@ def smoke(settings: "Settings", instances: list[str] | None = None, steps: int =
         with PeakMemory(models.device) as peak:
             try:
                 out = run_instance(registry, models, instance_id, pictures, steps=steps)
-                note = (", ".join(f"{im.mode} {im.width}x{im.height}" for im in out.images)
-                        or (repr(out.text[:40]) if out.text else "-"))
+                note = ", ".join(f"{im.mode} {im.width}x{im.height}" for im in out.images) or (
+                    repr(out.text[:40]) if out.text else "-"
+                )
             except Exception as err:  # noqa: BLE001 - a smoke test reports, it does not stop
                 ok = False
                 note = f"{type(err).__name__}: {str(err).splitlines()[0][:80] if str(err) else ''}"
                 traceback.print_exc()
-        rows.append(SmokeRow(instance_id, registry.instances[instance_id].kind, ok,
-                             time.perf_counter() - started, peak.peak_bytes, models.loaded_bytes(), note))
+        rows.append(
+            SmokeRow(
+                instance_id,
+                registry.instances[instance_id].kind,
+                ok,
+                time.perf_counter() - started,
+                peak.peak_bytes,
+                models.loaded_bytes(),
+                note,
+            )
+        )
     return rows
 
 
@@ -91,8 +101,10 @@ def format_table(rows: list[SmokeRow]) -> str:
     header = f"{'instance':<20}{'kind':<19}{'result':<8}{'seconds':>8}{'peak MiB':>10}{'loaded MiB':>12}  output"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r.instance:<20}{r.kind:<19}{'ok' if r.ok else 'FAILED':<8}{r.seconds:>8.2f}"
-                     f"{r.peak_bytes / MIB:>10.1f}{r.loaded_bytes / MIB:>12.1f}  {r.note}")
+        lines.append(
+            f"{r.instance:<20}{r.kind:<19}{'ok' if r.ok else 'FAILED':<8}{r.seconds:>8.2f}"
+            f"{r.peak_bytes / MIB:>10.1f}{r.loaded_bytes / MIB:>12.1f}  {r.note}"
+        )
     failed = sum(not r.ok for r in rows)
     lines.append(f"{len(rows) - failed}/{len(rows)} ok, {sum(r.seconds for r in rows):.1f} s in all")
     return "\n".join(lines)

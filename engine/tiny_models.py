@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.cachedir import build_once
-
 
 # Bump when a builder changes: cached directories of another version are rebuilt.
 TINY_VERSION = "1"
@@ -105,9 +104,16 @@ def _sd_components(unet_in_channels: int, seed: int):
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                requires_safety_checker=False)
+    return dict(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
 def build_stable_diffusion(out: Path) -> None:
@@ -133,8 +139,9 @@ def build_clipseg(out: Path) -> None:
     )
 
     tokenizer = clip_tokenizer()
-    vision = CLIPSegVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                 num_attention_heads=2, image_size=32, patch_size=4)
+    vision = CLIPSegVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=4
+    )
     config = CLIPSegConfig(
         text_config=_clip_text_config(tokenizer).to_dict(),
         vision_config=vision.to_dict(),
@@ -146,18 +153,27 @@ def build_clipseg(out: Path) -> None:
     )
     _seed(2)
     CLIPSegForImageSegmentation(config).save_pretrained(out)
-    image_processor = ViTImageProcessor(size={"height": 32, "width": 32},
-                                        image_mean=[0.485, 0.456, 0.406],
-                                        image_std=[0.229, 0.224, 0.225])
+    image_processor = ViTImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
+    )
     CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
 
 
 def build_swin2sr(out: Path) -> None:
     from transformers import Swin2SRConfig, Swin2SRForImageSuperResolution, Swin2SRImageProcessor
 
-    config = Swin2SRConfig(image_size=32, patch_size=1, embed_dim=8, depths=(1,), num_heads=(2,),
-                           window_size=4, mlp_ratio=1.0, upscale=2, upsampler="pixelshuffle",
-                           drop_path_rate=0.0)
+    config = Swin2SRConfig(
+        image_size=32,
+        patch_size=1,
+        embed_dim=8,
+        depths=(1,),
+        num_heads=(2,),
+        window_size=4,
+        mlp_ratio=1.0,
+        upscale=2,
+        upsampler="pixelshuffle",
+        drop_path_rate=0.0,
+    )
     _seed(3)
     Swin2SRForImageSuperResolution(config).save_pretrained(out)
     Swin2SRImageProcessor(size_divisor=config.window_size).save_pretrained(out)
@@ -185,14 +201,29 @@ def _blip_parts():
     tokenizer = BertTokenizer(vocab=vocab, bos_token="[DEC]", model_max_length=64)
     hidden = 16
     config = BlipConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=hidden, encoder_hidden_size=hidden,
-                         intermediate_size=32, projection_dim=hidden, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=64,
-                         bos_token_id=vocab["[DEC]"], pad_token_id=vocab["[PAD]"],
-                         sep_token_id=vocab["[SEP]"], eos_token_id=vocab["[SEP]"]),
-        vision_config=dict(hidden_size=hidden, intermediate_size=32, projection_dim=hidden,
-                           num_hidden_layers=1, num_attention_heads=2, image_size=32,
-                           patch_size=8),
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=hidden,
+            encoder_hidden_size=hidden,
+            intermediate_size=32,
+            projection_dim=hidden,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+            bos_token_id=vocab["[DEC]"],
+            pad_token_id=vocab["[PAD]"],
+            sep_token_id=vocab["[SEP]"],
+            eos_token_id=vocab["[SEP]"],
+        ),
+        vision_config=dict(
+            hidden_size=hidden,
+            intermediate_size=32,
+            projection_dim=hidden,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
         projection_dim=hidden,
         image_text_hidden_size=hidden,
     )
@@ -242,10 +273,19 @@ def build_depth_estimator(out: Path) -> None:
     with ``AutoModelForDepthEstimation``, so Depth Anything checkpoints work the same way."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
-    config = DPTConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
-                       intermediate_size=32, image_size=32, patch_size=8,
-                       backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 8, 8, 8],
-                       fusion_hidden_size=8, reassemble_factors=[4, 2, 1, 0.5], head_in_index=-1)
+    config = DPTConfig(
+        hidden_size=16,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=32,
+        patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 8, 8, 8],
+        fusion_hidden_size=8,
+        reassemble_factors=[4, 2, 1, 0.5],
+        head_in_index=-1,
+    )
     _seed(8)
     DPTForDepthEstimation(config).save_pretrained(out)
     DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(out)
@@ -271,8 +311,10 @@ def build_open_clip(out: Path) -> None:
     (out / "open_clip_config.json").write_text(json.dumps(TINY_OPEN_CLIP_CONFIG, indent=1))
     _seed(5)
     model = open_clip.model.CLIP(**TINY_OPEN_CLIP_CONFIG["model_cfg"])
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
-              str(out / "open_clip_model.safetensors"))
+    save_file(
+        {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
+        str(out / "open_clip_model.safetensors"),
+    )
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -286,6 +328,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "depth-estimator": build_depth_estimator,
     "open-clip": build_open_clip,
 }
+
 
 def ensure_tiny(family: str, root: Path) -> Path:
     """Return ``root/<family>``, building the tiny model there first if it is missing or was
@@ -303,4 +346,9 @@ if __name__ == "__main__":  # python -m engine.tiny_models DIR
     import sys
 
     logging.basicConfig(level=logging.INFO)
-    print(json.dumps({k: str(v) for k, v in build_all(Path(sys.argv[1] if len(sys.argv) > 1 else "data/tiny-models")).items()}, indent=1))
+    print(
+        json.dumps(
+            {k: str(v) for k, v in build_all(Path(sys.argv[1] if len(sys.argv) > 1 else "data/tiny-models")).items()},
+            indent=1,
+        )
+    )

@@ -101,9 +101,7 @@ class Worker:
         try:
             await self.queue.progress(ProgressEvent(job_id, "understanding"))
             if request.candidates > 1 and request.forced_intent is None:
-                understood = await self.in_model_thread(
-                    self.engine.understand_candidates, request, request.candidates
-                )
+                understood = await self.in_model_thread(self.engine.understand_candidates, request, request.candidates)
             else:
                 understood = [await self.in_model_thread(self.engine.understand, request)]
             timings["irpem_s"] = sum(u.seconds for u in understood)
@@ -148,9 +146,7 @@ class Worker:
             asyncio.run_coroutine_threadsafe(self.queue.progress(event), loop)
 
         start = time.perf_counter()
-        output = await self.in_model_thread(
-            self.engine.run, intent, images, request, progress, cancel_flag.is_set
-        )
+        output = await self.in_model_thread(self.engine.run, intent, images, request, progress, cancel_flag.is_set)
         pipeline_s = time.perf_counter() - start
         # PNG encoding is CPU work (tens of ms for a large image): not on the event loop.
         refs = [await self.queue.put_image(await asyncio.to_thread(encode_png, img)) for img in output.images]
@@ -170,13 +166,15 @@ class Worker:
         small CPU slow every call about 3x (measured here: 0.24 s -> 0.70 s per tiny job)."""
         return await asyncio.get_running_loop().run_in_executor(self._model_thread, fn, *args)
 
-    async def _load(self, request: JobRequest, number: int) -> "Image.Image":
+    async def _load(self, request: JobRequest, number: int) -> Image.Image:
         # Stored images were checked on the way in, but outputs (an upscale) may exceed the
         # attachment limits; the bound only guards against a corrupt or planted store file.
         data = await self.queue.get_image(request.image_refs[number])
         return await asyncio.to_thread(
-            decode_image, data,
-            max_bytes=self.limits.max_attachment_bytes * 4, max_pixels=self.limits.max_image_pixels * 4,
+            decode_image,
+            data,
+            max_bytes=self.limits.max_attachment_bytes * 4,
+            max_pixels=self.limits.max_image_pixels * 4,
         )
 
     async def _watch_cancel(self, job_id: int, flag: threading.Event) -> None:

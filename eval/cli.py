@@ -14,15 +14,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     irpem = esub.add_parser("irpem", help="intent metrics (ISA, parameter accuracy, structure) on a dialogue file")
     irpem.add_argument("--data", type=Path, required=True, help="dialogue JSONL (e.g. DrawnConvos test.jsonl)")
-    irpem.add_argument("--adapter", help="LoRA adapter to evaluate (default: the configured one; 'none': the bare base)")
-    irpem.add_argument("--quantize", choices=["int8", "none"], help="CPU int8 linears or not (default: [irpem] quantize)")
+    irpem.add_argument(
+        "--adapter", help="LoRA adapter to evaluate (default: the configured one; 'none': the bare base)"
+    )
+    irpem.add_argument(
+        "--quantize", choices=["int8", "none"], help="CPU int8 linears or not (default: [irpem] quantize)"
+    )
     irpem.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
     irpem.add_argument("--limit", type=int, help="score a random subset of this many assistant turns")
     irpem.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
     irpem.add_argument("--config", help="config file (default: config.toml or $DIALOGDRAW_CONFIG)")
     irpem.set_defaults(func=eval_irpem)
 
-    system = esub.add_parser("system", help="image metrics (M-VQA, M-CLIP, IEC) of whole dialogues run through the system")
+    system = esub.add_parser(
+        "system", help="image metrics (M-VQA, M-CLIP, IEC) of whole dialogues run through the system"
+    )
     system.add_argument("--data", type=Path, required=True, help="dialogue JSONL; only its user turns are replayed")
     system.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and plots")
     system.add_argument("--profile", choices=["default", "tiny"], help="model profile")
@@ -33,8 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     system.set_defaults(func=eval_system)
 
     cmp = esub.add_parser("compare", help="put two or more runs side by side (e.g. SFT vs SFT+DPO)")
-    cmp.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR",
-                     help="--out folders of earlier eval runs; the first is the baseline")
+    cmp.add_argument(
+        "runs",
+        type=Path,
+        nargs="+",
+        metavar="RUN_DIR",
+        help="--out folders of earlier eval runs; the first is the baseline",
+    )
     cmp.add_argument("--names", nargs="+", help="a label per run (default: the folder names)")
     cmp.add_argument("--out", type=Path, required=True, help="folder for report.md, report.json and the plot")
     cmp.set_defaults(func=eval_compare)
@@ -81,10 +92,13 @@ async def eval_system(args: argparse.Namespace) -> int:
     if _missing(args.data):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = settings_from_flags(args.config, profile=args.profile,
-                                   database_url=args.db or f"sqlite+aiosqlite:///{(args.out / 'eval.db').resolve()}")
+    settings = settings_from_flags(
+        args.config,
+        profile=args.profile,
+        database_url=args.db or f"sqlite+aiosqlite:///{(args.out / 'eval.db').resolve()}",
+    )
     if settings.queue.mode != "inprocess":
-        print("dialogdraw: eval system runs the in-process worker; set queue.mode = \"inprocess\"", file=sys.stderr)
+        print('dialogdraw: eval system runs the in-process worker; set queue.mode = "inprocess"', file=sys.stderr)
         return 2
     report = await run_system_eval(settings, args.data, args.out, limit=args.limit, seed=args.seed)
     print(json.dumps({k: report[k] for k in ("dialogues", "failed_turns", "m_vqa", "m_clip", "iec")}, indent=2))
@@ -104,8 +118,9 @@ def eval_irpem(args: argparse.Namespace) -> int:
         settings.irpem.quantize = args.quantize
     if _missing(args.data):
         return 2
-    report = run_irpem_eval(settings, Registry.from_settings(settings), args.data, args.out,
-                            limit=args.limit, seed=args.seed)
+    report = run_irpem_eval(
+        settings, Registry.from_settings(settings), args.data, args.out, limit=args.limit, seed=args.seed
+    )
     summary = {k: report[k] for k in ("n", "isa", "parameter_accuracy", "structural_conformity")}
     print(json.dumps(summary, indent=2))
     print(f"report: {args.out / 'report.md'}")

@@ -25,8 +25,11 @@ from typing import Any
 
 from eval.report import per_round_means, plt  # plt: matplotlib already set to files-only there
 
-INTENT_METRICS = (("isa", "Intent Switch Acc."), ("parameter_accuracy", "Parameter Acc."),
-                  ("structural_conformity", "Structural Conformity"))
+INTENT_METRICS = (
+    ("isa", "Intent Switch Acc."),
+    ("parameter_accuracy", "Parameter Acc."),
+    ("structural_conformity", "Structural Conformity"),
+)
 SYSTEM_METRICS = (("m_vqa", "M-VQA"), ("m_clip", "M-CLIP"), ("iec", "IEC"))
 
 
@@ -78,8 +81,9 @@ def load_runs(dirs: list[Path], names: list[str] | None = None) -> list[Run]:
         runs.append(Run(names[i] if names else (d.name if d.is_dir() else d.parent.name), report))
     kinds = {r.kind for r in runs}
     if len(kinds) > 1:
-        raise CompareError("cannot compare intent runs with system runs: " +
-                           ", ".join(f"{r.name} ({r.kind})" for r in runs))
+        raise CompareError(
+            "cannot compare intent runs with system runs: " + ", ".join(f"{r.name} ({r.kind})" for r in runs)
+        )
     return runs
 
 
@@ -119,17 +123,23 @@ def intent_moves(base: dict[str, Any], other: dict[str, Any], top: int = 8) -> d
         if _right(a[k]) != _right(b[k]):
             move = (a[k]["gold_intent"], a[k]["pred_intent"], b[k]["pred_intent"])
             moves["broken" if _right(a[k]) else "fixed"][move] += 1
-    return {kind: [{"gold": g, "was": w, "now": n, "turns": c}
-                   for (g, w, n), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
-            for kind, counts in moves.items()}
+    return {
+        kind: [
+            {"gold": g, "was": w, "now": n, "turns": c}
+            for (g, w, n), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        ]
+        for kind, counts in moves.items()
+    }
 
 
 def paired_parameters(base: dict[str, Any], other: dict[str, Any]) -> Paired:
     """Per-turn parameter score of two runs on the turns where both chose the gold intent
     (elsewhere parameters are not comparable); equal scores are left out."""
+
     def scored(report: dict[str, Any]) -> dict[tuple[str, int], float]:
-        return {k: r["param_total"] for k, r in _by_turn(report).items()
-                if _right(r) and r.get("param_total") is not None}
+        return {
+            k: r["param_total"] for k, r in _by_turn(report).items() if _right(r) and r.get("param_total") is not None
+        }
 
     a, b = scored(base), scored(other)
     shared = a.keys() & b.keys()
@@ -140,6 +150,7 @@ def paired_parameters(base: dict[str, Any], other: dict[str, Any]) -> Paired:
 
 def paired_system(base: dict[str, Any], other: dict[str, Any]) -> Paired:
     """Per-dialogue IEC of two runs, matched by dialogue id; ties and unscored are left out."""
+
     def iec(report: dict[str, Any]) -> dict[str, float]:
         return {d["id"]: d["iec"] for d in report.get("per_dialogue", []) if d.get("iec") is not None}
 
@@ -158,8 +169,11 @@ def compare(runs: list[Run]) -> dict[str, Any]:
     base = runs[0]
     rows = []
     for run in runs:
-        row: dict[str, Any] = {"name": run.name, "data": run.report.get("data"),
-                               "n": run.report.get("n", run.report.get("dialogues"))}
+        row: dict[str, Any] = {
+            "name": run.name,
+            "data": run.report.get("data"),
+            "n": run.report.get("n", run.report.get("dialogues")),
+        }
         for key, _ in metrics:
             row[key] = run.report.get(key)
             b = base.report.get(key)
@@ -175,8 +189,9 @@ def compare(runs: list[Run]) -> dict[str, Any]:
         result["warning"] = "the runs scored different data files; differences mix data and model"
     if kind == "intent":
         intents = sorted({i for r in runs for i in r.report.get("per_intent", {})})
-        result["per_intent"] = {i: {r.name: r.report.get("per_intent", {}).get(i, {}).get("accuracy")
-                                    for r in runs} for i in intents}
+        result["per_intent"] = {
+            i: {r.name: r.report.get("per_intent", {}).get(i, {}).get("accuracy") for r in runs} for i in intents
+        }
     return result
 
 
@@ -199,8 +214,7 @@ def _markdown(result: dict[str, Any], plot: str) -> str:
     lines = [f"# Comparison of {len(result['runs'])} runs: {what}", ""]
     if "warning" in result:
         lines += [f"**Warning:** {result['warning']}.", ""]
-    lines += ["| run | n | " + " | ".join(label for _, label in metrics) + " |",
-              "|---|---|" + "---|" * len(metrics)]
+    lines += ["| run | n | " + " | ".join(label for _, label in metrics) + " |", "|---|---|" + "---|" * len(metrics)]
     for row in result["runs"]:
         cells = []
         for key, _ in metrics:
@@ -211,41 +225,69 @@ def _markdown(result: dict[str, Any], plot: str) -> str:
             cells.append(cell)
         lines.append(f"| {row['name']} | {row['n']} | " + " | ".join(cells) + " |")
     unit = "turns (intent right or wrong)" if result["kind"] == "intent" else "dialogues (IEC up or down)"
-    lines += ["", f"Differences are to the baseline, **{result['baseline']}**.", "",
-              f"## Paired against {result['baseline']}", "",
-              f"Counted on the {unit} that both runs scored; p is the exact two-sided sign "
-              "(McNemar) test: below 0.05, the change is unlikely to be chance.", "",
-              "| run | shared | better | worse | p |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Differences are to the baseline, **{result['baseline']}**.",
+        "",
+        f"## Paired against {result['baseline']}",
+        "",
+        f"Counted on the {unit} that both runs scored; p is the exact two-sided sign "
+        "(McNemar) test: below 0.05, the change is unlikely to be chance.",
+        "",
+        "| run | shared | better | worse | p |",
+        "|---|---|---|---|---|",
+    ]
     lines += _paired_rows(result, "paired")
     if result["kind"] == "intent":
-        lines += ["", "Parameters, on the turns where both runs chose the gold intent (better: a higher "
-                  "parameter score):", "", "| run | shared | better | worse | p |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Parameters, on the turns where both runs chose the gold intent (better: a higher parameter score):",
+            "",
+            "| run | shared | better | worse | p |",
+            "|---|---|---|---|---|",
+        ]
         lines += _paired_rows(result, "paired_parameters")
         names = [r["name"] for r in result["runs"]]
-        lines += ["", "## Per intent (accuracy)", "", "| gold intent | " + " | ".join(names) + " |",
-                  "|---|" + "---|" * len(names)]
+        lines += [
+            "",
+            "## Per intent (accuracy)",
+            "",
+            "| gold intent | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
         for intent, accs in result["per_intent"].items():
-            lines.append(f"| {intent} | " + " | ".join("—" if accs[n] is None else f"{accs[n]:.3f}"
-                                                      for n in names) + " |")
+            lines.append(
+                f"| {intent} | " + " | ".join("—" if accs[n] is None else f"{accs[n]:.3f}" for n in names) + " |"
+            )
         lines += _moves_rows(result)
     lines += ["", f"![comparison]({plot})", ""]
     return "\n".join(lines)
 
 
 def _paired_rows(result: dict[str, Any], key: str) -> list[str]:
-    return [f"| {row['name']} | {p['shared']} | {p['better']} | {p['worse']} | {p['p_value']:.3g} |"
-            for row in result["runs"][1:] for p in [row[key]]]
+    return [
+        f"| {row['name']} | {p['shared']} | {p['better']} | {p['worse']} | {p['p_value']:.3g} |"
+        for row in result["runs"][1:]
+        for p in [row[key]]
+    ]
 
 
 def _moves_rows(result: dict[str, Any]) -> list[str]:
-    lines = ["", "## Where the changed turns went", "",
-             f"The commonest changes against {result['baseline']}; one line with many turns means a "
-             "whole intent moved.", "",
-             "| run | change | gold intent | was | now | turns |", "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Where the changed turns went",
+        "",
+        f"The commonest changes against {result['baseline']}; one line with many turns means a whole intent moved.",
+        "",
+        "| run | change | gold intent | was | now | turns |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in result["runs"][1:]:
         for kind in ("broken", "fixed"):
-            lines += [f"| {row['name']} | {kind} | {m['gold']} | {m['was']} | {m['now']} | {m['turns']} |"
-                      for m in row["moves"][kind]]
+            lines += [
+                f"| {row['name']} | {kind} | {m['gold']} | {m['was']} | {m['now']} | {m['turns']} |"
+                for m in row["moves"][kind]
+            ]
     return lines
 
 

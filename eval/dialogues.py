@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from engine.queue import DialogueTurn
 from engine.session import replay
@@ -76,8 +77,15 @@ def cases(dialogue: dict[str, Any]) -> Iterator[Case]:
         images = list(turn.get("images", []))
         if turn["role"] == "assistant":
             current = turn.get("current_image", next(states).current)
-            yield Case(dialogue["id"], i, list(context), current, turn["gold"], list(turn.get("negatives", [])),
-                       list(turn.get("phrasings", [])))
+            yield Case(
+                dialogue["id"],
+                i,
+                list(context),
+                current,
+                turn["gold"],
+                list(turn.get("negatives", [])),
+                list(turn.get("phrasings", [])),
+            )
             context.append(DialogueTurn("assistant", turn["gold"].get("response", ""), images))
         else:
             context.append(DialogueTurn("user", turn["text"], images))

@@ -80,8 +80,10 @@ def write_intent_report(report: dict[str, Any], out: Path, title: str = "IRPEM")
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "report.json", out / "report.md"]
     files[0].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    files += [_per_intent_plot(report, out / "per_intent_accuracy.png"),
-              _confusion_plot(report, out / "confusion_matrix.png")]
+    files += [
+        _per_intent_plot(report, out / "per_intent_accuracy.png"),
+        _confusion_plot(report, out / "confusion_matrix.png"),
+    ]
     files[1].write_text(_intent_markdown(report, title, [f.name for f in files[2:]]))
     return files
 
@@ -119,8 +121,13 @@ def _mistakes_markdown(records: list[dict[str, Any]], top: int = 12) -> list[str
     if not wrong:
         return []
     ranked = sorted(wrong.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))[:top]
-    lines = ["", f"## Most common mistakes ({sum(map(len, wrong.values()))} of {len(records)} turns wrong)", "",
-             "| gold | predicted | turns | for example |", "|---|---|---|---|"]
+    lines = [
+        "",
+        f"## Most common mistakes ({sum(map(len, wrong.values()))} of {len(records)} turns wrong)",
+        "",
+        "| gold | predicted | turns | for example |",
+        "|---|---|---|---|",
+    ]
     for (gold, pred), requests in ranked:
         lines.append(f"| {gold} | {pred or '(no intent)'} | {len(requests)} | {_example(requests[0])} |")
     return lines
@@ -144,9 +151,14 @@ def _phrasings_markdown(records: list[dict[str, Any]], top: int = 12) -> list[st
     if not ranked:
         return []
     wrong = sum(r["pred_intent"] != r["gold_intent"] for r in records)
-    lines = ["", f"## Phrasings misread most ({wrong} turns wrong; a turn counts under each phrasing "
-             "that wrote it: request, reference and attachment wording)", "",
-             "| phrasing | wrong | turns | for example |", "|---|---|---|---|"]
+    lines = [
+        "",
+        f"## Phrasings misread most ({wrong} turns wrong; a turn counts under each phrasing "
+        "that wrote it: request, reference and attachment wording)",
+        "",
+        "| phrasing | wrong | turns | for example |",
+        "|---|---|---|---|",
+    ]
     for tid, rs in ranked:
         pred = rs[0]["pred_intent"] or "(no intent)"
         lines.append(f"| {tid} | {len(rs)} | {len(turns[tid])} | {_example(rs[0].get('request', ''))} -> {pred} |")
@@ -183,8 +195,9 @@ def _confusion_plot(report: dict[str, Any], path: Path) -> Path:
     for y, row in enumerate(counts):
         for x, c in enumerate(row):
             if c:  # light text on the dark cells, or the count disappears
-                ax.text(x, y, str(c), ha="center", va="center", fontsize=8,
-                        color="white" if c > darkest / 2 else "black")
+                ax.text(
+                    x, y, str(c), ha="center", va="center", fontsize=8, color="white" if c > darkest / 2 else "black"
+                )
     ax.set_title("Confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -25,12 +25,12 @@ def load_cases(data: Path, limit: int | None = None, seed: int = 0) -> list[Case
 
 
 def run_irpem_eval(
-    settings: "Settings",
-    registry: "Registry",
+    settings: Settings,
+    registry: Registry,
     data: Path,
     out: Path,
     *,
-    irpem: "Irpem | None" = None,
+    irpem: Irpem | None = None,
     limit: int | None = None,
     seed: int = 0,
 ) -> dict:
@@ -44,8 +44,14 @@ def run_irpem_eval(
     for case in tqdm(load_cases(data, limit, seed), desc="IRPEM eval", unit="turn"):
         items.append((case, irpem.propose(case.context, case.current_image)))
     report = score_predictions(items, registry).to_dict()
-    report.update(data=str(data), seed=seed, limit=limit, seconds=round(time.perf_counter() - started, 1),
-                  base=settings.irpem.base, adapter=settings.irpem.adapter,
-                  quantize=settings.irpem.quantize)
+    report.update(
+        data=str(data),
+        seed=seed,
+        limit=limit,
+        seconds=round(time.perf_counter() - started, 1),
+        base=settings.irpem.base,
+        adapter=settings.irpem.adapter,
+        quantize=settings.irpem.quantize,
+    )
     write_intent_report(report, out)
     return report

@@ -35,8 +35,9 @@ def load_dialogues(data: Path, limit: int | None = None, seed: int = 0) -> list[
     return subset(list(read_dialogues(data)), limit, seed)
 
 
-async def run_system_eval(settings: "Settings", data: Path, out: Path, *, engine: "Engine | None" = None,
-                          limit: int | None = None, seed: int = 0) -> dict[str, Any]:
+async def run_system_eval(
+    settings: Settings, data: Path, out: Path, *, engine: Engine | None = None, limit: int | None = None, seed: int = 0
+) -> dict[str, Any]:
     started = time.perf_counter()
     per_dialogue: list[dict[str, Any]] = []
     scored = []
@@ -77,13 +78,17 @@ async def run_system_eval(settings: "Settings", data: Path, out: Path, *, engine
                 rounds.append(Round(kind_type, turn["text"], image, pictures.get(outcome.parent_image)))
             scores = await run(score_dialogue, rounds, vqa, clip)
             scored.append(scores)
-            per_dialogue.append({"id": dialogue["id"], **scores.as_dict(),
-                                 "rounds": [r.__dict__ for r in scores.rounds]})
+            per_dialogue.append(
+                {"id": dialogue["id"], **scores.as_dict(), "rounds": [r.__dict__ for r in scores.rounds]}
+            )
     report = {
         **aggregate(scored),
         "dialogues": len(per_dialogue),
         "failed_turns": failures,
-        "data": str(data), "seed": seed, "limit": limit, "profile": settings.profile,
+        "data": str(data),
+        "seed": seed,
+        "limit": limit,
+        "profile": settings.profile,
         "seconds": round(time.perf_counter() - started, 1),
         "per_dialogue": per_dialogue,
     }

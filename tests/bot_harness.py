@@ -52,11 +52,13 @@ if "paint" not in KINDS:
 def with_paint(settings, **bot_changes):
     """The settings plus a ``paint`` pipeline, fast status edits, and ``bot_changes``."""
     pipelines = [*settings.pipelines, PipelineInstance(id="paint", kind="paint")]
-    return settings.model_copy(update={
-        "pipelines": pipelines,
-        "bot": settings.bot.model_copy(update={"status_interval_seconds": 0.05, **bot_changes}),
-        "queue": settings.queue.model_copy(update={"poll_seconds": 0.2}),
-    })
+    return settings.model_copy(
+        update={
+            "pipelines": pipelines,
+            "bot": settings.bot.model_copy(update={"status_interval_seconds": 0.05, **bot_changes}),
+            "queue": settings.queue.model_copy(update={"poll_seconds": 0.2}),
+        }
+    )
 
 
 def paint(prompt: str, response: str = "", **params) -> dict:
@@ -98,8 +100,9 @@ def is_final(req) -> bool:
 
 
 async def final_reply(fake: FakeDiscord, channel_id: int, since: int, count: int = 1, timeout: float = 60):
-    return await fake.wait_for("PATCH", rf"/channels/{channel_id}/messages/\d+", since=since,
-                               where=is_final, count=count, timeout=timeout)
+    return await fake.wait_for(
+        "PATCH", rf"/channels/{channel_id}/messages/\d+", since=since, where=is_final, count=count, timeout=timeout
+    )
 
 
 async def open_thread(fake: FakeDiscord, user: dict, prompt: str, **slash_kwargs) -> tuple[int, int]:

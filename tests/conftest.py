@@ -18,7 +18,9 @@ from engine.config import DEFAULT_CONFIG, load_settings  # noqa: E402
 
 # A data directory kept between test runs (git-ignored) for what is slow to make and never
 # changes: the SmolLM2 checkpoint converted from the packaged GGUF.
-SHARED_DATA = Path(os.environ.get("DIALOGDRAW_TEST_CACHE", Path(__file__).resolve().parent.parent / "data" / "test-cache"))
+SHARED_DATA = Path(
+    os.environ.get("DIALOGDRAW_TEST_CACHE", Path(__file__).resolve().parent.parent / "data" / "test-cache")
+)
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,10 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -71,7 +72,7 @@ class Request:
 
 
 def iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts or time.time(), timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts or time.time(), UTC).isoformat()
 
 
 class FakeResponse:
@@ -88,7 +89,7 @@ class FakeResponse:
     async def read(self) -> bytes:
         return self._text if isinstance(self._text, bytes) else self._text.encode()
 
-    async def __aenter__(self) -> "FakeResponse":
+    async def __aenter__(self) -> FakeResponse:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -98,7 +99,7 @@ class FakeResponse:
 class FakeSession:
     """The part of ``aiohttp.ClientSession`` that discord.py's REST and webhook code use."""
 
-    def __init__(self, discord_: "FakeDiscord") -> None:
+    def __init__(self, discord_: FakeDiscord) -> None:
         self.discord = discord_
         self.closed = False
 
@@ -134,7 +135,7 @@ class FakeDiscord:
     """One guild with one text channel, a bot user, and whatever the client creates."""
 
     def __init__(self) -> None:
-        self._ids = itertools.count(int(discord.utils.time_snowflake(datetime.now(timezone.utc))))
+        self._ids = itertools.count(int(discord.utils.time_snowflake(datetime.now(UTC))))
         self.app_id = self.snowflake()
         self.guild_id = self.snowflake()
         self.channel_id = self.snowflake()
@@ -155,34 +156,78 @@ class FakeDiscord:
         return next(self._ids)
 
     def user(self, name: str, *, bot: bool = False, id: int | None = None) -> dict[str, Any]:
-        return {"id": str(id or self.snowflake()), "username": name, "discriminator": "0",
-                "global_name": name, "avatar": None, "bot": bot}
+        return {
+            "id": str(id or self.snowflake()),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name,
+            "avatar": None,
+            "bot": bot,
+        }
 
     def member(self, user: dict[str, Any], permissions: int) -> dict[str, Any]:
-        return {"user": user, "roles": [], "joined_at": iso(), "deaf": False, "mute": False,
-                "flags": 0, "permissions": str(permissions)}
+        return {
+            "user": user,
+            "roles": [],
+            "joined_at": iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": str(permissions),
+        }
 
     def text_channel(self) -> dict[str, Any]:
-        return {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "art",
-                "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None,
-                "rate_limit_per_user": 0, "topic": None, "last_message_id": None}
+        return {
+            "id": str(self.channel_id),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": "art",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+            "topic": None,
+            "last_message_id": None,
+        }
 
     def message(self, channel_id: int, author: dict[str, Any], content: str = "", **extra: Any) -> dict[str, Any]:
-        msg = {"id": str(self.snowflake()), "channel_id": str(channel_id), "guild_id": str(self.guild_id),
-               "author": author, "content": content, "timestamp": iso(), "edited_timestamp": None,
-               "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
-               "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0, "components": []}
+        msg = {
+            "id": str(self.snowflake()),
+            "channel_id": str(channel_id),
+            "guild_id": str(self.guild_id),
+            "author": author,
+            "content": content,
+            "timestamp": iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": [],
+        }
         msg.update(extra)
         return msg
 
-    def attachment(self, filename: str, data: bytes, content_type: str | None = "image/png",
-                   size: int | None = None) -> dict[str, Any]:
+    def attachment(
+        self, filename: str, data: bytes, content_type: str | None = "image/png", size: int | None = None
+    ) -> dict[str, Any]:
         """An attachment whose bytes the fake CDN serves (``size``: what Discord announces)."""
         att_id = self.snowflake()
         url = f"https://cdn.discordapp.com/attachments/{self.channel_id}/{att_id}/{filename}"
         self.cdn[url] = data
-        att = {"id": str(att_id), "filename": filename, "size": size if size is not None else len(data),
-               "url": url, "proxy_url": url}
+        att = {
+            "id": str(att_id),
+            "filename": filename,
+            "size": size if size is not None else len(data),
+            "url": url,
+            "proxy_url": url,
+        }
         if content_type:
             att["content_type"] = content_type
         return att
@@ -190,21 +235,58 @@ class FakeDiscord:
     # ----- the gateway side -----
 
     def ready(self) -> dict[str, Any]:
-        return {"v": 10, "user": self.bot_user, "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-                "session_id": "fake-session", "resume_gateway_url": "wss://gateway.invalid",
-                "application": {"id": str(self.app_id), "flags": 0}}
+        return {
+            "v": 10,
+            "user": self.bot_user,
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "session_id": "fake-session",
+            "resume_gateway_url": "wss://gateway.invalid",
+            "application": {"id": str(self.app_id), "flags": 0},
+        }
 
     def guild_create(self) -> dict[str, Any]:
-        return {"id": str(self.guild_id), "name": "Artists", "icon": None, "owner_id": str(self.snowflake()),
-                "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
-                "explicit_content_filter": 0, "roles": [{"id": str(self.guild_id), "name": "@everyone",
-                "permissions": str(SEND_MESSAGES), "position": 0, "color": 0, "hoist": False,
-                "managed": False, "mentionable": False, "flags": 0}], "emojis": [], "features": [],
-                "mfa_level": 0, "system_channel_flags": 0, "premium_tier": 0, "preferred_locale": "en-US",
-                "nsfw_level": 0, "member_count": 2, "large": False, "unavailable": False,
-                "joined_at": iso(), "channels": [self.text_channel()],
-                "threads": list(self.threads.values()), "members": [], "voice_states": [],
-                "presences": [], "stage_instances": [], "guild_scheduled_events": [], "stickers": []}
+        return {
+            "id": str(self.guild_id),
+            "name": "Artists",
+            "icon": None,
+            "owner_id": str(self.snowflake()),
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [
+                {
+                    "id": str(self.guild_id),
+                    "name": "@everyone",
+                    "permissions": str(SEND_MESSAGES),
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "emojis": [],
+            "features": [],
+            "mfa_level": 0,
+            "system_channel_flags": 0,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "member_count": 2,
+            "large": False,
+            "unavailable": False,
+            "joined_at": iso(),
+            "channels": [self.text_channel()],
+            "threads": list(self.threads.values()),
+            "members": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "stickers": [],
+        }
 
     def feed(self, event: str, payload: dict[str, Any]) -> None:
         """Hand one gateway event to the client, as its websocket would."""
@@ -230,56 +312,112 @@ class FakeDiscord:
         self.feed("GUILD_CREATE", self.guild_create())
         await asyncio.wait_for(client.wait_until_ready(), 10)
 
-    def send_message(self, author: dict[str, Any], content: str, channel_id: int | None = None,
-                     attachments: list[dict[str, Any]] = (), mentions: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    def send_message(
+        self,
+        author: dict[str, Any],
+        content: str,
+        channel_id: int | None = None,
+        attachments: list[dict[str, Any]] = (),
+        mentions: list[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
         """A user posts: MESSAGE_CREATE (with the author as a guild member)."""
-        msg = self.message(channel_id or self.channel_id, author, content,
-                           attachments=list(attachments), mentions=list(mentions),
-                           member={"roles": [], "joined_at": iso(), "deaf": False, "mute": False, "flags": 0})
+        msg = self.message(
+            channel_id or self.channel_id,
+            author,
+            content,
+            attachments=list(attachments),
+            mentions=list(mentions),
+            member={"roles": [], "joined_at": iso(), "deaf": False, "mute": False, "flags": 0},
+        )
         self.feed("MESSAGE_CREATE", msg)
         return msg
 
-    def _interaction(self, type_: int, user: dict[str, Any], channel_id: int | None, data: dict[str, Any],
-                     permissions: int, **extra: Any) -> dict[str, Any]:
+    def _interaction(
+        self,
+        type_: int,
+        user: dict[str, Any],
+        channel_id: int | None,
+        data: dict[str, Any],
+        permissions: int,
+        **extra: Any,
+    ) -> dict[str, Any]:
         channel_id = channel_id or self.channel_id
         channel = self.threads.get(channel_id) or self.text_channel()
         token = f"itoken-{self.snowflake()}"
-        payload = {"id": str(self.snowflake()), "application_id": str(self.app_id), "type": type_,
-                   "token": token, "version": 1, "guild_id": str(self.guild_id),
-                   "channel_id": str(channel_id), "channel": channel,
-                   "member": self.member(user, permissions), "app_permissions": str(SEND_MESSAGES | MANAGE_GUILD),
-                   "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-                   "attachment_size_limit": 10 * 1024 * 1024,
-                   "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0, "data": data}
+        payload = {
+            "id": str(self.snowflake()),
+            "application_id": str(self.app_id),
+            "type": type_,
+            "token": token,
+            "version": 1,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(channel_id),
+            "channel": channel,
+            "member": self.member(user, permissions),
+            "app_permissions": str(SEND_MESSAGES | MANAGE_GUILD),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "data": data,
+        }
         payload.update(extra)
         self.interactions[token] = payload
         self.feed("INTERACTION_CREATE", payload)
         return payload
 
-    def slash(self, name: str, options: list[dict[str, Any]] | None = None, *, user: dict[str, Any],
-              channel_id: int | None = None, permissions: int = SEND_MESSAGES,
-              resolved: dict[str, Any] | None = None) -> dict[str, Any]:
+    def slash(
+        self,
+        name: str,
+        options: list[dict[str, Any]] | None = None,
+        *,
+        user: dict[str, Any],
+        channel_id: int | None = None,
+        permissions: int = SEND_MESSAGES,
+        resolved: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """A slash command; ``name`` may be "group sub" (e.g. "pipelines enable")."""
         parts = name.split()
         opts = options or []
         if len(parts) == 2:
             opts = [{"name": parts[1], "type": 1, "options": opts}]
-        data = {"id": str(self.command_ids.get(parts[0], self.snowflake())), "name": parts[0], "type": 1,
-                "options": opts}
+        data = {
+            "id": str(self.command_ids.get(parts[0], self.snowflake())),
+            "name": parts[0],
+            "type": 1,
+            "options": opts,
+        }
         if resolved:
             data["resolved"] = resolved
         return self._interaction(2, user, channel_id, data, permissions)
 
-    def click(self, message: dict[str, Any], custom_id: str, *, user: dict[str, Any],
-              permissions: int = SEND_MESSAGES) -> dict[str, Any]:
+    def click(
+        self, message: dict[str, Any], custom_id: str, *, user: dict[str, Any], permissions: int = SEND_MESSAGES
+    ) -> dict[str, Any]:
         """A button click on a message the bot posted."""
-        assert custom_id in [c.get("custom_id") for row in message.get("components", [])
-                             for c in row.get("components", [])], f"{custom_id} is not on that message"
-        return self._interaction(3, user, int(message["channel_id"]),
-                                 {"custom_id": custom_id, "component_type": 2}, permissions, message=message)
+        assert custom_id in [
+            c.get("custom_id") for row in message.get("components", []) for c in row.get("components", [])
+        ], f"{custom_id} is not on that message"
+        return self._interaction(
+            3,
+            user,
+            int(message["channel_id"]),
+            {"custom_id": custom_id, "component_type": 2},
+            permissions,
+            message=message,
+        )
 
-    def submit_modal(self, custom_id: str, values: dict[str, str], *, user: dict[str, Any],
-                     channel_id: int, permissions: int = SEND_MESSAGES) -> dict[str, Any]:
+    def submit_modal(
+        self,
+        custom_id: str,
+        values: dict[str, str],
+        *,
+        user: dict[str, Any],
+        channel_id: int,
+        permissions: int = SEND_MESSAGES,
+    ) -> dict[str, Any]:
         rows = [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in values.items()]
         return self._interaction(5, user, channel_id, {"custom_id": custom_id, "components": rows}, permissions)
 
@@ -291,7 +429,7 @@ class FakeDiscord:
             data = self.cdn.get(url)
             self.requests.append(Request(method, url, at=time.perf_counter()))
             return FakeResponse(200, data) if data is not None else FakeResponse(404, {"message": "Unknown"})
-        path = parts.path[len(API):] if parts.path.startswith(API) else parts.path
+        path = parts.path[len(API) :] if parts.path.startswith(API) else parts.path
         body, files = _decode_body(kwargs.get("data"))
         req = Request(method, path, body, files, dict(kwargs.get("params") or {}), time.perf_counter())
         status, answer = self.answer(req)
@@ -306,16 +444,33 @@ class FakeDiscord:
         if (m, p) == ("GET", "/users/@me"):
             return 200, self.bot_user
         if (m, p) == ("GET", "/oauth2/applications/@me"):
-            return 200, {"id": str(self.app_id), "name": "DialogDraw", "icon": None, "description": "",
-                         "rpc_origins": [], "bot_public": True, "bot_require_code_grant": False,
-                         "owner": self.user("owner"), "summary": "", "verify_key": "0" * 64, "flags": 0,
-                         "team": None}
+            return 200, {
+                "id": str(self.app_id),
+                "name": "DialogDraw",
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.user("owner"),
+                "summary": "",
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "team": None,
+            }
         if m == "PUT" and re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", p):
             out = []
             for cmd in body:
                 cmd_id = self.command_ids.setdefault(cmd["name"], self.snowflake())
-                out.append({**cmd, "id": str(cmd_id), "application_id": str(self.app_id), "version": "1",
-                            "default_member_permissions": cmd.get("default_member_permissions")})
+                out.append(
+                    {
+                        **cmd,
+                        "id": str(cmd_id),
+                        "application_id": str(self.app_id),
+                        "version": "1",
+                        "default_member_permissions": cmd.get("default_member_permissions"),
+                    }
+                )
             return 200, out
         if match := re.fullmatch(r"/channels/(\d+)/messages", p):
             if m == "POST":
@@ -343,9 +498,15 @@ class FakeDiscord:
         return [self.attachment(name, data, None) for name, data in files]
 
     def _store(self, channel_id: int, body: dict[str, Any], files) -> dict[str, Any]:
-        msg = self.message(channel_id, self.bot_user, body.get("content") or "",
-                           components=body.get("components") or [], embeds=body.get("embeds") or [],
-                           attachments=self._attachments(files), flags=body.get("flags") or 0)
+        msg = self.message(
+            channel_id,
+            self.bot_user,
+            body.get("content") or "",
+            components=body.get("components") or [],
+            embeds=body.get("embeds") or [],
+            attachments=self._attachments(files),
+            flags=body.get("flags") or 0,
+        )
         self.messages[int(msg["id"])] = msg
         return msg
 
@@ -361,11 +522,25 @@ class FakeDiscord:
         return msg
 
     def _thread(self, channel_id: int, message_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        thread = {"id": str(message_id), "type": 11, "guild_id": str(self.guild_id), "parent_id": str(channel_id),
-                  "owner_id": str(self.app_id), "name": body["name"], "last_message_id": None,
-                  "rate_limit_per_user": 0, "message_count": 0, "member_count": 1, "flags": 0,
-                  "thread_metadata": {"archived": False, "auto_archive_duration": body.get("auto_archive_duration", 1440),
-                                      "archive_timestamp": iso(), "locked": False}}
+        thread = {
+            "id": str(message_id),
+            "type": 11,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(channel_id),
+            "owner_id": str(self.app_id),
+            "name": body["name"],
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": iso(),
+                "locked": False,
+            },
+        }
         self.threads[message_id] = thread
         # Discord announces the new thread on the gateway, shortly after answering.
         asyncio.get_running_loop().call_soon(self.feed, "THREAD_CREATE", {**thread, "newly_created": True})
@@ -379,8 +554,11 @@ class FakeDiscord:
         if kind in (4, 5):  # a message (or "thinking…") in the channel
             msg = self._store(int(inter["channel_id"]), data, files)
             self.originals[token] = int(msg["id"])
-            out["interaction"].update(response_message_id=msg["id"], response_message_loading=kind == 5,
-                                      response_message_ephemeral=bool((data.get("flags") or 0) & 64))
+            out["interaction"].update(
+                response_message_id=msg["id"],
+                response_message_loading=kind == 5,
+                response_message_ephemeral=bool((data.get("flags") or 0) & 64),
+            )
             out["resource"] = {"type": kind, "message": msg}
         elif kind == 7:  # update the clicked message
             msg_id = int(inter["message"]["id"])
@@ -396,15 +574,25 @@ class FakeDiscord:
     def mark(self) -> int:
         return len(self.requests)
 
-    def find(self, method: str, pattern: str, since: int = 0,
-             where: Callable[[Request], bool] | None = None) -> list[Request]:
+    def find(
+        self, method: str, pattern: str, since: int = 0, where: Callable[[Request], bool] | None = None
+    ) -> list[Request]:
         """Requests since ``since`` whose path fully matches ``pattern`` (a regex)."""
-        return [r for r in self.requests[since:]
-                if r.method == method and re.fullmatch(pattern, r.path) and (where is None or where(r))]
+        return [
+            r
+            for r in self.requests[since:]
+            if r.method == method and re.fullmatch(pattern, r.path) and (where is None or where(r))
+        ]
 
-    async def wait_for(self, method: str, pattern: str, since: int = 0,
-                       where: Callable[[Request], bool] | None = None, timeout: float = 30.0,
-                       count: int = 1) -> Request:
+    async def wait_for(
+        self,
+        method: str,
+        pattern: str,
+        since: int = 0,
+        where: Callable[[Request], bool] | None = None,
+        timeout: float = 30.0,
+        count: int = 1,
+    ) -> Request:
         """The ``count``-th matching request, waiting for it as the client works."""
         deadline = time.monotonic() + timeout
         while True:

@@ -31,8 +31,9 @@ class CountingEngine(Engine):
 
 def engine_with(settings, *outputs) -> CountingEngine:
     CountingEngine.runs = 0
-    return CountingEngine(settings, Registry.from_settings(settings),
-                          irpem=ScriptedIrpem([json.dumps(o) for o in outputs]))
+    return CountingEngine(
+        settings, Registry.from_settings(settings), irpem=ScriptedIrpem([json.dumps(o) for o in outputs])
+    )
 
 
 async def all_rows(app, model):
@@ -67,8 +68,13 @@ async def test_invalid_intent_fails_the_job_clearly_and_runs_nothing(tiny_settin
 def _bomb() -> bytes:
     def chunk(tag, body):
         return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50_000, 50_000, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 50_000, 50_000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(

@@ -108,8 +108,9 @@ async def running_status(fake, thread: int, since: int, steps: int = 3):
     """The status message of the thread's job, once it shows the job's last step (the
     gate pipeline then waits: the job is running)."""
     status = await fake.wait_for("POST", rf"/channels/{thread}/messages", since=since)
-    await fake.wait_for("PATCH", status_path(thread, status.response["id"]), since=since,
-                        where=shows(f"step {steps}/{steps}"))
+    await fake.wait_for(
+        "PATCH", status_path(thread, status.response["id"]), since=since, where=shows(f"step {steps}/{steps}")
+    )
     return status
 
 
@@ -269,8 +270,9 @@ async def test_the_status_shows_the_queue_position_and_is_edited_no_faster_than_
             gate["alice's fox"].opened.set()
             final_a = await final_reply(fake, thread_a, start)
             await fake.wait_for("PATCH", edits_c, since=mark, where=shows("⏳ Queued — position 1"))
-            await fake.wait_for("PATCH", status_path(thread_b, status_b.response["id"]), since=mark,
-                                where=shows("step 30/30"))
+            await fake.wait_for(
+                "PATCH", status_path(thread_b, status_b.response["id"]), since=mark, where=shows("step 30/30")
+            )
             assert fake.find("PATCH", edits_c, since=mark, where=is_final) == []  # still waiting
 
             gate["bob's bear"].opened.set()
@@ -278,10 +280,15 @@ async def test_the_status_shows_the_queue_position_and_is_edited_no_faster_than_
             final_c = await final_reply(fake, thread_c, mark)
 
         # Each final message replaces its job's status message, with the picture.
-        for thread, status, final in [(thread_a, status_a, final_a), (thread_b, status_b, final_b),
-                                      (thread_c, status_c, final_c)]:
+        for thread, status, final in [
+            (thread_a, status_a, final_a),
+            (thread_b, status_b, final_b),
+            (thread_c, status_c, final_c),
+        ]:
             assert final.path == status_path(thread, status.response["id"])
-            assert [name for name, _ in final.files] == ["image-1.png"] and final.custom_ids[0].startswith("dd:vote:up:")
+            assert [name for name, _ in final.files] == ["image-1.png"] and final.custom_ids[0].startswith(
+                "dd:vote:up:"
+            )
             assert fake.find("PATCH", final.path, since=index_of(fake, final) + 1) == []  # nothing after it
 
         # Carol's message, in order: position 2 (posted), position 1, ..., the final message.
@@ -293,15 +300,21 @@ async def test_the_status_shows_the_queue_position_and_is_edited_no_faster_than_
         # other or to its posting (the final edit does not wait for a slot: not counted).
         slack = 0.03  # between the throttle's clock reading and the request reaching the fake
         for thread, status in [(thread_a, status_a), (thread_b, status_b), (thread_c, status_c)]:
-            progress = [q for q in fake.find("PATCH", status_path(thread, status.response["id"]), since=start)
-                        if not is_final(q)]
+            progress = [
+                q
+                for q in fake.find("PATCH", status_path(thread, status.response["id"]), since=start)
+                if not is_final(q)
+            ]
             times = [status.at] + [q.at for q in progress]
             gaps = [b - a for a, b in zip(times, times[1:])]
             assert all(gap >= interval - slack for gap in gaps), (thread, [q.content for q in progress], gaps)
 
         # Bob's steps came faster than the interval: coalesced into a few edits (several:
         # the throttle, not a lost follower, held them back) that end on the latest step.
-        progress_b = [q.content for q in fake.find("PATCH", status_path(thread_b, status_b.response["id"]), since=start)
-                      if not is_final(q)]
+        progress_b = [
+            q.content
+            for q in fake.find("PATCH", status_path(thread_b, status_b.response["id"]), since=start)
+            if not is_final(q)
+        ]
         assert 3 <= len(progress_b) < 15 and progress_b[-1] == "🎨 Drawing… step 30/30"
         assert all(text.startswith("🎨 Drawing… step ") for text in progress_b[1:])

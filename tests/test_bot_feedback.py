@@ -37,7 +37,11 @@ async def test_details_are_shown_only_to_the_clicker(tiny_settings):
         shown = await fake.wait_for("POST", CALLBACK, since=mark)
         assert shown.json["type"] == 4 and shown.flags & 64
         body = json.loads(shown.content.removeprefix("```json\n").removesuffix("\n```"))
-        assert body["intent"] == {"intent": "paint", "params": {"prompt": "a fox", "steps": 2}, "response": "Painted a fox."}
+        assert body["intent"] == {
+            "intent": "paint",
+            "params": {"prompt": "a fox", "steps": 2},
+            "response": "Painted a fox.",
+        }
 
 
 async def test_ab_choice_and_neither_correction_make_the_right_preference_pairs(tiny_settings):
@@ -48,8 +52,9 @@ async def test_ab_choice_and_neither_correction_make_the_right_preference_pairs(
     async with running_bot(with_paint(tiny_settings), [red, orange, night, moon]) as r:
         fake, alice = r.fake, r.fake.user("alice")
         mark = fake.mark()
-        fake.slash("settings", [{"name": "ab_probability", "type": 10, "value": 1.0}], user=alice,
-                   permissions=MANAGE_GUILD)
+        fake.slash(
+            "settings", [{"name": "ab_probability", "type": 10, "value": 1.0}], user=alice, permissions=MANAGE_GUILD
+        )
         await fake.wait_for("POST", CALLBACK, since=mark)
         r.app.conversation.rng.seed(0)
 
@@ -79,8 +84,9 @@ async def test_ab_choice_and_neither_correction_make_the_right_preference_pairs(
         assert modal.json["type"] == 9 and modal.json["data"]["custom_id"] == f"dd:correct:{turn2}"
 
         mark = fake.mark()
-        fake.submit_modal(f"dd:correct:{turn2}", {"intent": "paint", "text": "a fox under a full moon"},
-                          user=alice, channel_id=thread)
+        fake.submit_modal(
+            f"dd:correct:{turn2}", {"intent": "paint", "text": "a fox under a full moon"}, user=alice, channel_id=thread
+        )
         thanks = await fake.wait_for("POST", CALLBACK, since=mark)
         assert thanks.flags & 64 and "learn" in thanks.content
         corrected = await final_reply(fake, thread, mark)
@@ -119,11 +125,15 @@ async def test_votes_on_two_answers_to_one_context_make_a_vote_pair(db, store):
     turns = []
     for channel, answer in (("55", "vqa"), ("56", "chat")):  # one question, in two threads
         session = await sessions.open_session(db, "discord", channel, "u1", "g1")
-        (stored,) = await sessions.add_turns(db, [sessions.NewTurn(
-            session.id, "u1", "what is this?", [], Ticket(seed=1, ab_draw=1.0, limits=Limits()))], since=utcnow())
+        (stored,) = await sessions.add_turns(
+            db,
+            [sessions.NewTurn(session.id, "u1", "what is this?", [], Ticket(seed=1, ab_draw=1.0, limits=Limits()))],
+            since=utcnow(),
+        )
         assert (await queue.claim("w")).job_id == stored.job.id
         recorded = await jobs.record_result(
-            db, stored.job.id, JobResult({"intent": answer, "params": {}, "response": answer}, answer), store)
+            db, stored.job.id, JobResult({"intent": answer, "params": {}, "response": answer}, answer), store
+        )
         turns.append(recorded.turn.id)
     await feedback.set_vote(db, turns[0], "u1", "up")
     await feedback.set_vote(db, turns[1], "u1", "down")

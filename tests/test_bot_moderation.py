@@ -16,8 +16,14 @@ MODERATOR_COMMANDS = [
     ("pipelines list", []),
     ("pipelines enable", [{"name": "pipeline", "type": 3, "value": "paint"}]),
     ("pipelines disable", [{"name": "pipeline", "type": 3, "value": "paint"}]),
-    ("pipelines set", [{"name": "pipeline", "type": 3, "value": "paint"}, {"name": "key", "type": 3, "value": "steps"},
-                       {"name": "value", "type": 3, "value": "9"}]),
+    (
+        "pipelines set",
+        [
+            {"name": "pipeline", "type": 3, "value": "paint"},
+            {"name": "key", "type": 3, "value": "steps"},
+            {"name": "value", "type": 3, "value": "9"},
+        ],
+    ),
     ("limits", [{"name": "daily_quota", "type": 4, "value": 1}]),
     ("settings", [{"name": "who_can_talk", "type": 3, "value": "anyone"}]),
     ("feedback stats", []),
@@ -54,18 +60,24 @@ async def answer(fake, name, options=(), user=None):
     return reply.content
 
 
-@pytest.mark.parametrize("pipeline, key, value, error", [
-    ("text2image", "steps", "lots", "bad value for `steps`"),
-    ("text2image", "steps", "0", "bad value for `steps`"),  # the pipeline's own range
-    ("text2image", "colour", "red", "not a setting"),
-    ("img2img", "image", "#1", "not a setting"),
-    ("blend", "image2", "#1", "not a setting"),  # every image input, from the registry
-    ("teleport", "steps", "3", "no pipeline"),
-])
+@pytest.mark.parametrize(
+    "pipeline, key, value, error",
+    [
+        ("text2image", "steps", "lots", "bad value for `steps`"),
+        ("text2image", "steps", "0", "bad value for `steps`"),  # the pipeline's own range
+        ("text2image", "colour", "red", "not a setting"),
+        ("img2img", "image", "#1", "not a setting"),
+        ("blend", "image2", "#1", "not a setting"),  # every image input, from the registry
+        ("teleport", "steps", "3", "no pipeline"),
+    ],
+)
 async def test_pipeline_settings_are_validated(tiny_settings, pipeline, key, value, error):
     async with running_bot(with_paint(tiny_settings)) as r:
-        opts = [{"name": "pipeline", "type": 3, "value": pipeline}, {"name": "key", "type": 3, "value": key},
-                {"name": "value", "type": 3, "value": value}]
+        opts = [
+            {"name": "pipeline", "type": 3, "value": pipeline},
+            {"name": "key", "type": 3, "value": key},
+            {"name": "value", "type": 3, "value": value},
+        ]
         text = await answer(r.fake, "pipelines set", opts)
         assert error in text
         assert await r.rows(GuildSettings) == []
@@ -83,19 +95,27 @@ async def test_moderators_configure_their_server(tiny_settings):
         await answer(fake, "pipelines enable", [{"name": "pipeline", "type": 3, "value": "upscale"}])
         assert "upscale" in (await guilds.guild_settings(db, guild)).enabled_pipelines
 
-        opts = [{"name": "pipeline", "type": 3, "value": "paint"}, {"name": "key", "type": 3, "value": "steps"},
-                {"name": "value", "type": 3, "value": "7"}]
+        opts = [
+            {"name": "pipeline", "type": 3, "value": "paint"},
+            {"name": "key", "type": 3, "value": "steps"},
+            {"name": "value", "type": 3, "value": "7"},
+        ]
         assert "`7`" in await answer(fake, "pipelines set", opts)
         assert (await guilds.guild_settings(db, guild)).pipeline_overrides == {"paint": {"steps": 7}}
         opts[2]["value"] = "default"
         await answer(fake, "pipelines set", opts)
         assert (await guilds.guild_settings(db, guild)).pipeline_overrides == {}
 
-        text = await answer(fake, "limits", [{"name": "concurrent_jobs", "type": 4, "value": 1},
-                                             {"name": "max_image_mb", "type": 10, "value": 2.0}])
+        text = await answer(
+            fake,
+            "limits",
+            [{"name": "concurrent_jobs", "type": 4, "value": 1}, {"name": "max_image_mb", "type": 10, "value": 2.0}],
+        )
         assert "1 request(s) at a time" in text and "2.0 MiB" in text
-        assert (await guilds.guild_settings(db, guild)).limits == {"per_user_concurrent_jobs": 1,
-                                                                 "max_attachment_bytes": 2 * 1024 * 1024}
+        assert (await guilds.guild_settings(db, guild)).limits == {
+            "per_user_concurrent_jobs": 1,
+            "max_attachment_bytes": 2 * 1024 * 1024,
+        }
         text = await answer(fake, "limits", [{"name": "daily_quota", "type": 4, "value": 99999}])
         assert "200 per 24 hours" in text and "capped" in text  # never above the bot's own limit
 
@@ -109,8 +129,9 @@ async def test_server_limits_apply_to_turns(tiny_settings):
         fake.send_message(alice, f"<@{fake.app_id}> hello", mentions=[fake.bot_user])
         created = await fake.wait_for("POST", rf"/channels/{fake.channel_id}/messages/\d+/threads", since=mark)
         thread = int(created.response["id"])
-        await fake.wait_for("PATCH", rf"/channels/{thread}/messages/\d+", since=mark,
-                            where=lambda q: "components" in (q.json or {}))
+        await fake.wait_for(
+            "PATCH", rf"/channels/{thread}/messages/\d+", since=mark, where=lambda q: "components" in (q.json or {})
+        )
         mark = fake.mark()
         fake.send_message(alice, "hello again", channel_id=thread)
         refusal = await fake.wait_for("POST", rf"/channels/{thread}/messages", since=mark)

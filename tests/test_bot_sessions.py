@@ -18,7 +18,11 @@ from tests.test_bad_input import _bomb
 @pytest.mark.slow
 async def test_three_turn_thread_session_on_the_tiny_profile(tiny_settings):
     outputs = [
-        {"intent": "text2image", "params": {"prompt": "a fox in the snow", "steps": 2}, "response": "A fox in the snow."},
+        {
+            "intent": "text2image",
+            "params": {"prompt": "a fox in the snow", "steps": 2},
+            "response": "A fox in the snow.",
+        },
         {"intent": "instruct_edit", "params": {"instruction": "make it night", "steps": 2}, "response": "Night falls."},
         {"intent": "chat", "params": {}, "response": "You're welcome!"},
     ]
@@ -33,8 +37,15 @@ async def test_three_turn_thread_session_on_the_tiny_profile(tiny_settings):
         first = await final_reply(fake, thread, mark)
         assert first.path.endswith(f"/messages/{status.response['id']}")  # the status message, edited in place
         t1 = turn_of(first)
-        assert first.custom_ids == [f"dd:vote:up:{t1}", f"dd:vote:down:{t1}", f"dd:reroll:{t1}",
-                                    f"dd:undo:{t1}", f"dd:upscale:{t1}", f"dd:vary:{t1}", f"dd:details:{t1}"]
+        assert first.custom_ids == [
+            f"dd:vote:up:{t1}",
+            f"dd:vote:down:{t1}",
+            f"dd:reroll:{t1}",
+            f"dd:undo:{t1}",
+            f"dd:upscale:{t1}",
+            f"dd:vary:{t1}",
+            f"dd:details:{t1}",
+        ]
         assert [name for name, _ in first.files] == ["image-1.png"] and first.files[0][1].startswith(b"\x89PNG")
         assert "A fox in the snow." in first.content and "#1" in first.content
 
@@ -58,8 +69,11 @@ async def test_three_turn_thread_session_on_the_tiny_profile(tiny_settings):
         assert [t.text for t in turns if t.role == "user"] == ["a fox in the snow", "make it night", "thanks!"]
         seen = r.irpem.calls[2][0]  # the dialogue the IRPEM read for the third turn
         assert [(t.role, t.text, t.images) for t in seen] == [
-            ("user", "a fox in the snow", []), ("assistant", "A fox in the snow.", [1]),
-            ("user", "make it night", []), ("assistant", "Night falls.", [2]), ("user", "thanks!", []),
+            ("user", "a fox in the snow", []),
+            ("assistant", "A fox in the snow.", [1]),
+            ("user", "make it night", []),
+            ("assistant", "Night falls.", [2]),
+            ("user", "thanks!", []),
         ]
 
 
@@ -68,8 +82,9 @@ async def test_mention_with_an_attachment_opens_a_session_with_image_1(tiny_sett
         fake, alice = r.fake, r.fake.user("alice")
         att = fake.attachment("cat.png", png_bytes((40, 30)))
         mark = fake.mark()
-        msg = fake.send_message(alice, f"<@{fake.app_id}> make this a painting", attachments=[att],
-                                mentions=[fake.bot_user])
+        msg = fake.send_message(
+            alice, f"<@{fake.app_id}> make this a painting", attachments=[att], mentions=[fake.bot_user]
+        )
         created = await fake.wait_for("POST", rf"/channels/{fake.channel_id}/messages/{msg['id']}/threads", since=mark)
         thread = int(created.response["id"])
         assert created.json["name"] == "make this a painting"
@@ -94,7 +109,9 @@ async def test_mention_with_an_attachment_opens_a_session_with_image_1(tiny_sett
     ],
     ids=["oversized", "corrupt", "not-an-image", "decompression-bomb"],
 )
-async def test_each_bad_attachment_is_refused_with_its_reason(tiny_settings, filename, data, content_type, size, reason):
+async def test_each_bad_attachment_is_refused_with_its_reason(
+    tiny_settings, filename, data, content_type, size, reason
+):
     async with running_bot(with_paint(tiny_settings)) as r:
         fake, alice = r.fake, r.fake.user("alice")
         att = fake.attachment(filename, data, content_type, size=size)
@@ -211,6 +228,9 @@ async def test_the_queue_serves_two_users_round_robin(tiny_settings):
         served = sorted(jobs, key=lambda j: j.claim_seq)
         asked = {t.id: t.text for t in await r.rows(Turn)}
         assert [(j.user_id, asked[j.turn_id]) for j in served] == [
-            (alice["id"], "alice 1"), (bob["id"], "bob 1"), (alice["id"], "alice 2")]
+            (alice["id"], "alice 1"),
+            (bob["id"], "bob 1"),
+            (alice["id"], "alice 2"),
+        ]
         finals = [q for q in fake.requests[mark:] if q.method == "PATCH" and is_final(q)]
         assert [q.content.split("\n")[0] for q in finals] == ["Painted alice 1.", "Painted bob 1.", "Painted alice 2."]

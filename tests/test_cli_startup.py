@@ -46,10 +46,12 @@ def test_help_lists_every_command_in_a_fixed_order():
 
 
 def test_building_the_parser_imports_no_heavy_library():
-    code = ("import json, sys; from bot.cli import build_parser; p = build_parser(); "
-            "p.format_help(); [a.choices[c].format_help() for a in p._actions if a.dest == 'command' "
-            "for c in a.choices]; "
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    code = (
+        "import json, sys; from bot.cli import build_parser; p = build_parser(); "
+        "p.format_help(); [a.choices[c].format_help() for a in p._actions if a.dest == 'command' "
+        "for c in a.choices]; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
@@ -137,15 +139,14 @@ def test_commands_are_quiet_by_default_and_services_log_info():
     assert parser.parse_args(["bot"]).log_level == "INFO"
 
 
-def test_quiet_logging_sends_info_and_library_warnings_to_the_file_only(tmp_path, monkeypatch, capsys,
-                                                                          restore_logging):
+def test_quiet_logging_sends_info_and_library_warnings_to_the_file_only(tmp_path, monkeypatch, capsys, restore_logging):
     monkeypatch.setenv("DIALOGDRAW_DATA_DIR", str(tmp_path))
     log_file = cli.configure_logging(0)
     assert log_file == tmp_path / "logs" / "dialogdraw.log"
     logging.getLogger("engine.test").info("loading the models")
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.warn("a library's future", FutureWarning)
+        warnings.warn("a library's future", FutureWarning, stacklevel=1)
     logging.getLogger("engine.test").warning("a real problem")
     err = capsys.readouterr().err
     assert "loading the models" not in err and "a library's future" not in err
@@ -206,8 +207,9 @@ print(json.dumps({
     env["DIALOGDRAW_DATA_DIR"] = str(tmp_path)
     results = {}
     for verbose in ("0", "1"):
-        proc = subprocess.run([sys.executable, "-c", code, verbose], capture_output=True, text=True, cwd=REPO,
-                              env=env, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, verbose], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr
         results[verbose] = json.loads(proc.stdout)
     assert results["0"]["bars"] is False and results["0"]["hub_bars"] is False

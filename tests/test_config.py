@@ -9,7 +9,14 @@ def test_repository_config_loads_with_every_pipeline_kind_known():
     settings = load_settings(DEFAULT_CONFIG)
     assert settings.profile == "default"
     assert {p.id for p in settings.pipelines} >= {
-        "text2image", "img2img", "instruct_edit", "inpaint", "upscale", "adjust", "vqa", "chat"
+        "text2image",
+        "img2img",
+        "instruct_edit",
+        "inpaint",
+        "upscale",
+        "adjust",
+        "vqa",
+        "chat",
     }
     assert settings.db_url.startswith("sqlite+aiosqlite:///")
 

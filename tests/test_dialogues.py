@@ -8,17 +8,31 @@ DIALOGUE = {
     "id": "d1",
     "turns": [
         {"role": "user", "text": "a fox", "images": []},
-        {"role": "assistant", "gold": {"intent": "text2image", "params": {"prompt": "a fox"}, "response": "Fox!"},
-         "images": [1]},
+        {
+            "role": "assistant",
+            "gold": {"intent": "text2image", "params": {"prompt": "a fox"}, "response": "Fox!"},
+            "images": [1],
+        },
         {"role": "user", "text": "edit my photo instead", "images": [2]},
-        {"role": "assistant", "gold": {"intent": "instruct_edit", "params": {"instruction": "make it blue"},
-                                       "response": "Blue."}, "negatives": ["people"], "images": [3]},
+        {
+            "role": "assistant",
+            "gold": {"intent": "instruct_edit", "params": {"instruction": "make it blue"}, "response": "Blue."},
+            "negatives": ["people"],
+            "images": [3],
+        },
         {"role": "user", "text": "go back to the fox", "images": []},
-        {"role": "assistant", "gold": {"intent": "revert", "params": {"image": "#1"}, "response": "Back."},
-         "images": []},
+        {
+            "role": "assistant",
+            "gold": {"intent": "revert", "params": {"image": "#1"}, "response": "Back."},
+            "images": [],
+        },
         {"role": "user", "text": "what is it?", "images": []},
-        {"role": "assistant", "gold": {"intent": "vqa", "params": {"question": "what is it?"}, "response": ""},
-         "current_image": 1, "images": []},
+        {
+            "role": "assistant",
+            "gold": {"intent": "vqa", "params": {"question": "what is it?"}, "response": ""},
+            "current_image": 1,
+            "images": [],
+        },
     ],
 }
 

@@ -92,15 +92,20 @@ def test_references_switches_undo_revert_negatives_and_uploads_occur(dataset):
     dialogues = [d for s in ("sft", "rlhf") for d in _dialogues(dataset, s)]
     assistant = [t for d in dialogues for t in d["turns"] if t["role"] == "assistant"]
     # an edit aimed at an image that is not the current one
-    assert any(t["gold"]["params"].get("image") not in (None, f"#{t['current_image']}")
-               for t in assistant if t["gold"]["intent"] != "revert")
+    assert any(
+        t["gold"]["params"].get("image") not in (None, f"#{t['current_image']}")
+        for t in assistant
+        if t["gold"]["intent"] != "revert"
+    )
     assert any(t["negatives"] for t in assistant)
     assert any(t["images"] for d in dialogues for t in d["turns"] if t["role"] == "user")
     switches = sum(
         a["gold"]["intent"] != b["gold"]["intent"]
         for d in dialogues
-        for a, b in zip([t for t in d["turns"] if t["role"] == "assistant"],
-                        [t for t in d["turns"] if t["role"] == "assistant"][1:]))
+        for a, b in zip(
+            [t for t in d["turns"] if t["role"] == "assistant"], [t for t in d["turns"] if t["role"] == "assistant"][1:]
+        )
+    )
     assert switches > 50
     # after an undo the current image is the one before the undone change (which may be a
     # revert: undoing "go back to #1" returns to the image that was current before it)
@@ -126,15 +131,21 @@ def test_test_phrasings_and_words_are_held_out(dataset):
 
     train, test = templates_of(("sft", "rlhf")), templates_of(("test",))
     assert test and train and not (train & test)
-    texts = lambda splits: {t["text"] for s in splits for d in _dialogues(dataset, s)  # noqa: E731
-                            for t in d["turns"] if t["role"] == "user"}
+
+    def texts(splits):
+        return {t["text"] for s in splits for d in _dialogues(dataset, s) for t in d["turns"] if t["role"] == "user"}
+
     assert not (texts(("sft", "rlhf")) & texts(("test",)))
     for words in (vocab.NOUNS, vocab.STYLES, vocab.ADJECTIVES, vocab.SETTINGS, vocab.NEGATIVES):
         held, kept = set(vocab.pool(words, "test")), set(vocab.pool(words, "sft"))
         assert held and kept and not (held & kept) and held | kept == set(words)
     # the subjects drawn in TEST come from the held-out nouns only
-    test_prompts = [t["gold"]["params"]["prompt"] for d in _dialogues(dataset, "test") for t in d["turns"]
-                    if t["role"] == "assistant" and t["gold"]["intent"] == "text2image"]
+    test_prompts = [
+        t["gold"]["params"]["prompt"]
+        for d in _dialogues(dataset, "test")
+        for t in d["turns"]
+        if t["role"] == "assistant" and t["gold"]["intent"] == "text2image"
+    ]
     train_only = [n for n in vocab.pool(vocab.NOUNS, "sft") if " " in n]  # multi-word nouns are unambiguous
     assert test_prompts and not any(n in p for p in test_prompts for n in train_only)
 
@@ -153,6 +164,7 @@ def _phrasing_lists():
 def test_no_training_phrasing_is_a_test_phrasing_reworded():
     """Held-out positions keep TEST's phrasings unseen only if the training side has nothing
     with the same words ("take {x} out" / "take out {x}"); slot-only fragments are exempt."""
+
     def words(text: str) -> frozenset[str]:
         return frozenset(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", " ", text.lower())))
 
@@ -169,8 +181,10 @@ def test_no_training_phrasing_is_a_test_phrasing_reworded():
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(registry, tmp_path):
-    a, b, c = (generate(registry, tmp_path / name, 60, seed=s, progress=False) and tmp_path / name
-               for name, s in (("a", 3), ("b", 3), ("c", 4)))
+    a, b, c = (
+        generate(registry, tmp_path / name, 60, seed=s, progress=False) and tmp_path / name
+        for name, s in (("a", 3), ("b", 3), ("c", 4))
+    )
     for f in ("sft.jsonl", "rlhf.jsonl", "test.jsonl", "stats.json"):
         assert (a / f).read_bytes() == (b / f).read_bytes()
     assert (a / "sft.jsonl").read_bytes() != (c / "sft.jsonl").read_bytes()
@@ -196,16 +210,21 @@ def test_kinds_without_template_are_skipped_and_reported(tmp_path, monkeypatch):
 
 
 def test_instances_are_generated_under_their_own_id(tmp_path):
-    registry = Registry([PipelineInstance(id="draw", kind="text2image"),
-                         PipelineInstance(id="restyle", kind="img2img")])
+    registry = Registry(
+        [PipelineInstance(id="draw", kind="text2image"), PipelineInstance(id="restyle", kind="img2img")]
+    )
     stats = generate(registry, tmp_path, 80, seed=2, progress=False)
     assert stats["intents"]["draw"] > 0 and stats["intents"]["restyle"] > 0
 
 
 def test_presets_of_one_kind_without_own_template_are_skipped(tmp_path):
-    registry = Registry([PipelineInstance(id="text2image", kind="text2image"),
-                         PipelineInstance(id="img2img", kind="img2img"),
-                         PipelineInstance(id="style_pixel", kind="img2img", defaults={"style": "pixel art"})])
+    registry = Registry(
+        [
+            PipelineInstance(id="text2image", kind="text2image"),
+            PipelineInstance(id="img2img", kind="img2img"),
+            PipelineInstance(id="style_pixel", kind="img2img", defaults={"style": "pixel art"}),
+        ]
+    )
     stats = generate(registry, tmp_path, 60, seed=2, progress=False)
     assert stats["intents_without_template"] == ["style_pixel"]
     assert stats["intents"]["img2img"] > 0 and stats["intents"]["style_pixel"] == 0
@@ -262,8 +281,14 @@ def _core_requests(per_intent: int = 250) -> list[tuple[str, str, dict]]:
         for i in range(per_intent):
             split = "test" if i % 5 == 0 else "sft"
             rng = random.Random(f"{intent}:{i}")
-            session = templates.Session([templates.Image("a red fox", "fox"), templates.Image("an old mill", "mill"),
-                                         templates.Image(None, None)], state=ImageState(3, 3, (1, 2, 3)))
+            session = templates.Session(
+                [
+                    templates.Image("a red fox", "fox"),
+                    templates.Image("an old mill", "mill"),
+                    templates.Image(None, None),
+                ],
+                state=ImageState(3, 3, (1, 2, 3)),
+            )
             target = rng.choice([1, 2]) if intent == "revert" else None
             ctx = templates.Ctx(rng, split, session, intent, target, offered)
             ctx.noisy = False
@@ -336,8 +361,11 @@ def test_a_rewrite_is_kept_only_if_it_keeps_what_the_label_copies():
     from training.drawnconvos.paraphrase import acceptable, required_spans
 
     text = "on #2, replace the dog with a red tiger, no people"
-    gold = {"intent": "replace_object", "params": {"image": "#2", "target": "the dog", "replacement": "a red tiger"},
-            "response": "Swapping."}
+    gold = {
+        "intent": "replace_object",
+        "params": {"image": "#2", "target": "the dog", "replacement": "a red tiger"},
+        "response": "Swapping.",
+    }
     spans = required_spans(text, gold, ["people"])
     assert set(spans) == {"#2", "the dog", "a red tiger", "people"}
     assert acceptable(text, "could you swap the dog in #2 for a red tiger? and no people please", spans)
@@ -370,8 +398,9 @@ def test_paraphrase_pass_with_the_real_smollm2(registry, tmp_path):
                     kept += 1
                     answer = p_dlg["turns"][i + 1]
                     assert p["original_text"] == o["text"] and p["text"] != o["text"]
-                    assert acceptable(o["text"], p["text"], required_spans(o["text"], answer["gold"],
-                                                                           answer["negatives"]))
+                    assert acceptable(
+                        o["text"], p["text"], required_spans(o["text"], answer["gold"], answer["negatives"])
+                    )
                 else:
                     assert p["text"] == o["text"]
     assert kept == stats["paraphrase"]["kept"]

@@ -9,17 +9,16 @@ import time
 
 import pytest
 from PIL import Image
+from pydantic import Field
 from sqlalchemy import select
 
 from bot.app import embedded
 from bot.conversation import Attachment
 from bot.store.models import Image as ImageRow
 from bot.store.models import Job, Turn
+from engine.config import PipelineInstance
 from engine.imageio import encode_png
 from engine.irpem.scripted import ScriptedIrpem
-from pydantic import Field
-
-from engine.config import PipelineInstance
 from engine.registry import Cancelled, Inputs, PipelineKind, PipelineOutput, Registry, register_kind
 from engine.runtime import Engine
 
@@ -30,14 +29,23 @@ def scripted_engine(settings, outputs) -> Engine:
 
 
 FOX_DIALOGUE = [
-    ("a fox in a snowy forest",
-     {"intent": "text2image", "params": {"prompt": "a fox in a snowy forest", "steps": 3}, "response": "A fox in the snow."}),
-    ("make it night",
-     {"intent": "instruct_edit", "params": {"instruction": "make it night", "steps": 3}, "response": "Night falls."}),
-    ("what animal is this?",
-     {"intent": "vqa", "params": {"question": "what animal is this?"}, "response": "Let me look."}),
-    ("undo that",
-     {"intent": "undo", "params": {}, "response": "Back to the daytime fox."}),
+    (
+        "a fox in a snowy forest",
+        {
+            "intent": "text2image",
+            "params": {"prompt": "a fox in a snowy forest", "steps": 3},
+            "response": "A fox in the snow.",
+        },
+    ),
+    (
+        "make it night",
+        {"intent": "instruct_edit", "params": {"instruction": "make it night", "steps": 3}, "response": "Night falls."},
+    ),
+    (
+        "what animal is this?",
+        {"intent": "vqa", "params": {"question": "what animal is this?"}, "response": "Let me look."},
+    ),
+    ("undo that", {"intent": "undo", "params": {}, "response": "Back to the daytime fox."}),
 ]
 
 
@@ -168,10 +176,13 @@ async def test_cancel_stops_a_running_job_and_the_worker_goes_on(tiny_settings):
     settings = tiny_settings.model_copy(
         update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="slow", kind="test_slow")]}
     )
-    engine = scripted_engine(settings, [
-        {"intent": "slow", "params": {}, "response": ""},
-        {"intent": "chat", "params": {}, "response": "Still here."},
-    ])
+    engine = scripted_engine(
+        settings,
+        [
+            {"intent": "slow", "params": {}, "response": ""},
+            {"intent": "chat", "params": {}, "response": "Still here."},
+        ],
+    )
     SlowKind.stopped_at = None
     async with embedded(settings, engine=engine) as app:
         conv = app.conversation

@@ -11,14 +11,26 @@ from bot.cli import main
 from eval.compare import CompareError, compare, load_runs, sign_test, write_comparison
 
 
-def _intent_run(folder: Path, verdicts: dict[tuple[str, int], tuple[str, str]],
-                params: dict[tuple[str, int], float] | None = None, **metrics) -> Path:
+def _intent_run(
+    folder: Path,
+    verdicts: dict[tuple[str, int], tuple[str, str]],
+    params: dict[tuple[str, int], float] | None = None,
+    **metrics,
+) -> Path:
     """An intent report.json whose records give (gold, predicted) per (dialogue, turn), and
     the parameter score (1.0 unless ``params`` says otherwise)."""
     folder.mkdir(parents=True)
-    records = [{"dialogue_id": d, "turn_index": t, "gold_intent": g, "pred_intent": p,
-                "param_total": (params or {}).get((d, t), 1.0), "struct_total": 1.0}
-               for (d, t), (g, p) in verdicts.items()]
+    records = [
+        {
+            "dialogue_id": d,
+            "turn_index": t,
+            "gold_intent": g,
+            "pred_intent": p,
+            "param_total": (params or {}).get((d, t), 1.0),
+            "struct_total": 1.0,
+        }
+        for (d, t), (g, p) in verdicts.items()
+    ]
     per_intent: dict[str, dict] = {}
     for r in records:
         row = per_intent.setdefault(r["gold_intent"], {"correct": 0, "total": 0})
@@ -27,8 +39,16 @@ def _intent_run(folder: Path, verdicts: dict[tuple[str, int], tuple[str, str]],
     for row in per_intent.values():
         row["accuracy"] = row["correct"] / row["total"]
     isa = sum(r["gold_intent"] == r["pred_intent"] for r in records) / len(records)
-    report = {"n": len(records), "isa": isa, "parameter_accuracy": 0.5, "structural_conformity": 1.0,
-              "per_intent": per_intent, "records": records, "data": "test.jsonl", **metrics}
+    report = {
+        "n": len(records),
+        "isa": isa,
+        "parameter_accuracy": 0.5,
+        "structural_conformity": 1.0,
+        "per_intent": per_intent,
+        "records": records,
+        "data": "test.jsonl",
+        **metrics,
+    }
     (folder / "report.json").write_text(json.dumps(report))
     return folder
 
@@ -42,11 +62,15 @@ def test_sign_test_matches_hand_computed_values():
 
 def test_intent_comparison_counts_fixed_and_broken_turns(tmp_path):
     keys = [("d1", 1), ("d1", 3), ("d2", 1), ("d3", 1)]
-    base = _intent_run(tmp_path / "sft", dict(zip(keys, [("text2image", "text2image"), ("img2img", "chat"),
-                                                        ("vqa", "chat"), ("undo", "undo")])))
-    dpo = _intent_run(tmp_path / "sft+dpo", dict(zip(keys, [("text2image", "text2image"), ("img2img", "img2img"),
-                                                           ("vqa", "vqa"), ("undo", "revert")])),
-                      parameter_accuracy=0.75)
+    base = _intent_run(
+        tmp_path / "sft",
+        dict(zip(keys, [("text2image", "text2image"), ("img2img", "chat"), ("vqa", "chat"), ("undo", "undo")])),
+    )
+    dpo = _intent_run(
+        tmp_path / "sft+dpo",
+        dict(zip(keys, [("text2image", "text2image"), ("img2img", "img2img"), ("vqa", "vqa"), ("undo", "revert")])),
+        parameter_accuracy=0.75,
+    )
     runs = load_runs([base, dpo])
     result = compare(runs)
     sft_row, dpo_row = result["runs"]
@@ -58,8 +82,11 @@ def test_intent_comparison_counts_fixed_and_broken_turns(tmp_path):
     assert result["per_intent"]["undo"] == {"sft": 1.0, "sft+dpo": 0.0}
     assert dpo_row["moves"] == {
         "broken": [{"gold": "undo", "was": "undo", "now": "revert", "turns": 1}],
-        "fixed": [{"gold": "img2img", "was": "chat", "now": "img2img", "turns": 1},
-                  {"gold": "vqa", "was": "chat", "now": "vqa", "turns": 1}]}
+        "fixed": [
+            {"gold": "img2img", "was": "chat", "now": "img2img", "turns": 1},
+            {"gold": "vqa", "was": "chat", "now": "vqa", "turns": 1},
+        ],
+    }
     assert "warning" not in result
 
     files = write_comparison(result, runs, tmp_path / "cmp")
@@ -74,27 +101,42 @@ def test_intent_comparison_counts_fixed_and_broken_turns(tmp_path):
 def test_moves_group_a_whole_intent_that_moved(tmp_path):
     """Three clarify turns that all became chat are one line; a turn wrong in both runs
     (even if its wrong answer changed) is not a move."""
-    verdicts = {("d1", 1): ("clarify", "clarify"), ("d2", 1): ("clarify", "clarify"),
-                ("d3", 1): ("clarify", "clarify"), ("d4", 1): ("remove_object", "remove_object"),
-                ("d5", 1): ("pan", "adjust")}
-    after = {**{k: ("clarify", "chat") for k in list(verdicts)[:3]},
-             ("d4", 1): ("remove_object", "remove_background"), ("d5", 1): ("pan", "outpaint")}
+    verdicts = {
+        ("d1", 1): ("clarify", "clarify"),
+        ("d2", 1): ("clarify", "clarify"),
+        ("d3", 1): ("clarify", "clarify"),
+        ("d4", 1): ("remove_object", "remove_object"),
+        ("d5", 1): ("pan", "adjust"),
+    }
+    after = {
+        **{k: ("clarify", "chat") for k in list(verdicts)[:3]},
+        ("d4", 1): ("remove_object", "remove_background"),
+        ("d5", 1): ("pan", "outpaint"),
+    }
     result = compare(load_runs([_intent_run(tmp_path / "a", verdicts), _intent_run(tmp_path / "b", after)]))
     assert result["runs"][1]["moves"] == {
-        "broken": [{"gold": "clarify", "was": "clarify", "now": "chat", "turns": 3},
-                   {"gold": "remove_object", "was": "remove_object", "now": "remove_background", "turns": 1}],
-        "fixed": []}
+        "broken": [
+            {"gold": "clarify", "was": "clarify", "now": "chat", "turns": 3},
+            {"gold": "remove_object", "was": "remove_object", "now": "remove_background", "turns": 1},
+        ],
+        "fixed": [],
+    }
 
 
 def test_parameters_are_paired_only_where_both_runs_chose_the_gold_intent(tmp_path):
     keys = [("d1", 1), ("d2", 1), ("d3", 1), ("d4", 1), ("d5", 1)]
     gold = ["img2img", "img2img", "pan", "pan", "vqa"]
-    base = _intent_run(tmp_path / "sft", dict(zip(keys, [(g, g) for g in gold[:4]] + [("vqa", "chat")])),
-                       params={("d1", 1): 0.5, ("d2", 1): 0.5, ("d3", 1): 1.0, ("d4", 1): 0.8, ("d5", 1): 0.0})
+    base = _intent_run(
+        tmp_path / "sft",
+        dict(zip(keys, [(g, g) for g in gold[:4]] + [("vqa", "chat")])),
+        params={("d1", 1): 0.5, ("d2", 1): 0.5, ("d3", 1): 1.0, ("d4", 1): 0.8, ("d5", 1): 0.0},
+    )
     # d4: the intent is now wrong, so its parameters do not count; d5: only this run is right
-    dpo = _intent_run(tmp_path / "dpo", dict(zip(keys, [(g, g) for g in gold[:3]] + [("pan", "outpaint"),
-                                                                                      ("vqa", "vqa")])),
-                      params={("d1", 1): 1.0, ("d2", 1): 0.5, ("d3", 1): 0.7, ("d4", 1): 1.0, ("d5", 1): 1.0})
+    dpo = _intent_run(
+        tmp_path / "dpo",
+        dict(zip(keys, [(g, g) for g in gold[:3]] + [("pan", "outpaint"), ("vqa", "vqa")])),
+        params={("d1", 1): 1.0, ("d2", 1): 0.5, ("d3", 1): 0.7, ("d4", 1): 1.0, ("d5", 1): 1.0},
+    )
     result = compare(load_runs([base, dpo]))
     assert result["runs"][1]["paired_parameters"] == {"shared": 3, "better": 1, "worse": 1, "p_value": 1.0}
     files = write_comparison(result, load_runs([base, dpo]), tmp_path / "cmp")
@@ -107,9 +149,18 @@ def test_system_comparison_and_per_round_plot(tmp_path):
         folder.mkdir()
         per_dialogue = [{"id": f"d{i}", "iec": v, "rounds": [{"iec": v, "vqa": v}]} for i, v in enumerate(iecs)]
         mean = sum(iecs) / len(iecs)
-        (folder / "report.json").write_text(json.dumps(
-            {"dialogues": len(iecs), "m_vqa": mean, "m_clip": 0.5, "iec": mean, "data": "d.jsonl",
-             "per_dialogue": per_dialogue}))
+        (folder / "report.json").write_text(
+            json.dumps(
+                {
+                    "dialogues": len(iecs),
+                    "m_vqa": mean,
+                    "m_clip": 0.5,
+                    "iec": mean,
+                    "data": "d.jsonl",
+                    "per_dialogue": per_dialogue,
+                }
+            )
+        )
         return folder
 
     runs = load_runs([run("a", [0.2, 0.5, 0.5]), run("b", [0.4, 0.5, 0.1])], ["SFT", "SFT+DPO"])

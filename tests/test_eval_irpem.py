@@ -20,13 +20,18 @@ DATA = Path(__file__).parent / "fixtures" / "dialogues_small.jsonl"
 def test_scripted_run_scores_and_writes_every_report_file(tmp_path):
     settings = load_settings(DEFAULT_CONFIG)
     registry = Registry.from_settings(settings)
-    answers = ScriptedIrpem([
-        {"intent": "text2image", "params": {"prompt": "a red barn at sunset", "negative_prompt": "people"},
-         "response": "Barn."},
-        {"intent": "img2img", "params": {"prompt": "winter"}, "response": "Winter."},  # wrong intent
-        {"intent": "vqa", "params": {"question": "what is in this photo?"}, "response": "Looking."},
-        {"intent": "chat", "params": {}, "response": "Hello!"},
-    ])
+    answers = ScriptedIrpem(
+        [
+            {
+                "intent": "text2image",
+                "params": {"prompt": "a red barn at sunset", "negative_prompt": "people"},
+                "response": "Barn.",
+            },
+            {"intent": "img2img", "params": {"prompt": "winter"}, "response": "Winter."},  # wrong intent
+            {"intent": "vqa", "params": {"question": "what is in this photo?"}, "response": "Looking."},
+            {"intent": "chat", "params": {}, "response": "Hello!"},
+        ]
+    )
     report = run_irpem_eval(settings, registry, DATA, tmp_path, irpem=answers)
     assert report["n"] == 4 and report["isa"] == 0.75
     assert report["parameter_accuracy"] == 1.0  # right-intent turns have every key term and the negative
@@ -55,8 +60,9 @@ def test_scripted_run_scores_and_writes_every_report_file(tmp_path):
 def test_limit_draws_a_reproducible_subset():
     first = load_cases(DATA, limit=2, seed=3)
     assert len(first) == 2
-    assert [(c.dialogue_id, c.turn_index) for c in first] == \
-        [(c.dialogue_id, c.turn_index) for c in load_cases(DATA, limit=2, seed=3)]
+    assert [(c.dialogue_id, c.turn_index) for c in first] == [
+        (c.dialogue_id, c.turn_index) for c in load_cases(DATA, limit=2, seed=3)
+    ]
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path, capsys):

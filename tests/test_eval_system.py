@@ -16,18 +16,30 @@ from tests.conftest import SHARED_DATA
 
 def write_dialogues(path):
     dialogues = [
-        {"id": "fox", "turns": [
-            {"role": "user", "text": "a fox in a snowy forest", "images": []},
-            {"role": "assistant", "gold": {"intent": "text2image", "params": {"prompt": "a fox"}, "response": ""}},
-            {"role": "user", "text": "make it night", "images": []},
-            {"role": "assistant", "gold": {"intent": "instruct_edit", "params": {"instruction": "night"},
-                                           "response": ""}}]},
-        {"id": "photo", "turns": [
-            {"role": "user", "text": "what is in this photo?", "images": [1]},
-            {"role": "assistant", "gold": {"intent": "vqa", "params": {"question": "what?"}, "response": ""}},
-            {"role": "user", "text": "brighter please", "images": []},
-            {"role": "assistant", "gold": {"intent": "adjust", "params": {"property": "brightness", "amount": 0.4},
-                                           "response": ""}}]},
+        {
+            "id": "fox",
+            "turns": [
+                {"role": "user", "text": "a fox in a snowy forest", "images": []},
+                {"role": "assistant", "gold": {"intent": "text2image", "params": {"prompt": "a fox"}, "response": ""}},
+                {"role": "user", "text": "make it night", "images": []},
+                {
+                    "role": "assistant",
+                    "gold": {"intent": "instruct_edit", "params": {"instruction": "night"}, "response": ""},
+                },
+            ],
+        },
+        {
+            "id": "photo",
+            "turns": [
+                {"role": "user", "text": "what is in this photo?", "images": [1]},
+                {"role": "assistant", "gold": {"intent": "vqa", "params": {"question": "what?"}, "response": ""}},
+                {"role": "user", "text": "brighter please", "images": []},
+                {
+                    "role": "assistant",
+                    "gold": {"intent": "adjust", "params": {"property": "brightness", "amount": 0.4}, "response": ""},
+                },
+            ],
+        },
     ]
     path.write_text("".join(json.dumps(d) + "\n" for d in dialogues))
     return path
@@ -36,12 +48,14 @@ def write_dialogues(path):
 @pytest.mark.slow
 async def test_two_dialogues_through_the_system_write_every_report_file(tiny_settings, tmp_path):
     data = write_dialogues(tmp_path / "d.jsonl")
-    irpem = ScriptedIrpem([
-        {"intent": "text2image", "params": {"prompt": "a fox in a snowy forest", "steps": 2}, "response": ""},
-        {"intent": "instruct_edit", "params": {"instruction": "make it night", "steps": 2}, "response": ""},
-        {"intent": "vqa", "params": {"question": "what is in this photo?"}, "response": ""},
-        {"intent": "adjust", "params": {"property": "brightness", "amount": 0.4}, "response": ""},
-    ])
+    irpem = ScriptedIrpem(
+        [
+            {"intent": "text2image", "params": {"prompt": "a fox in a snowy forest", "steps": 2}, "response": ""},
+            {"intent": "instruct_edit", "params": {"instruction": "make it night", "steps": 2}, "response": ""},
+            {"intent": "vqa", "params": {"question": "what is in this photo?"}, "response": ""},
+            {"intent": "adjust", "params": {"property": "brightness", "amount": 0.4}, "response": ""},
+        ]
+    )
     engine = Engine(tiny_settings, Registry.from_settings(tiny_settings), irpem=irpem)
     out = tmp_path / "report"
     report = await run_system_eval(tiny_settings, data, out, engine=engine)

@@ -151,8 +151,11 @@ async def test_recover_only_the_named_workers(db, store):
 @pytest.fixture
 def live_python():
     """A live Python process on this host, as a second dialogdraw would be."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline() == "up\n"  # running Python, not still between fork and exec
     yield proc
     proc.kill()

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from eval.metrics.image import (
+    VQA_QUESTION,
     ClipEmbedder,
     Round,
     VqaScorer,
-    VQA_QUESTION,
     aggregate,
     cosine,
     iec,
@@ -73,8 +73,12 @@ def test_merged_prompts_follow_the_image_lineage():
         Round("edit", "add a ball", Image.new("RGB", (8, 8))),
     ]
     assert merged_prompts(rounds) == [
-        "a cat", None, "a cat; make it black", None,
-        "a dog on a beach", "a dog on a beach; add a ball",
+        "a cat",
+        None,
+        "a cat; make it black",
+        None,
+        "a dog on a beach",
+        "a dog on a beach; add a ball",
     ]
 
 
@@ -94,8 +98,7 @@ def test_iec_round_weights_by_type():
 
 
 def test_iec_dialogue_mean_excludes_chat_and_describe():
-    rounds = [("generate", 0.8, None), ("chat", None, None), ("edit", 0.6, 0.9),
-              ("describe", 0.1, None)]
+    rounds = [("generate", 0.8, None), ("chat", None, None), ("edit", 0.6, 0.9), ("describe", 0.1, None)]
     assert iec(rounds) == pytest.approx((0.8 + 0.75) / 2)
     assert iec([("chat", None, None), ("describe", 0.5, None)]) is None
     assert iec([]) is None
@@ -133,9 +136,13 @@ def test_score_dialogue_exact_values():
         Round("describe", "what color is it?"),
         Round("edit", "add a hat", c),  # source: b
     ]
-    vqa = FakeVqa({"a cat on a sofa": 0.8,
-                   "a cat on a sofa; make it black": 0.6,
-                   "a cat on a sofa; make it black; add a hat": 0.5})
+    vqa = FakeVqa(
+        {
+            "a cat on a sofa": 0.8,
+            "a cat on a sofa; make it black": 0.6,
+            "a cat on a sofa; make it black; add a hat": 0.5,
+        }
+    )
     # cos(a,b) = 0.6, cos(b,c) = 0.8, cos(a,c) = 0
     clip = FakeClip({id(a): [1.0, 0, 0], id(b): [3.0, 4.0, 0], id(c): [0, 2.0, 0]})
     scores = score_dialogue(rounds, vqa=vqa, clip=clip)
@@ -152,8 +159,9 @@ def test_score_dialogue_exact_values():
     assert scores.m_vqa == pytest.approx((0.8 + 0.6 + 0.5) / 3)
     assert scores.m_clip == pytest.approx((0.6 + 0.0 + 0.8) / 3)
     assert scores.iec == pytest.approx((0.8 + 0.6 + 0.65) / 3)
-    assert vqa.calls == [["a cat on a sofa", "a cat on a sofa; make it black",
-                          "a cat on a sofa; make it black; add a hat"]]
+    assert vqa.calls == [
+        ["a cat on a sofa", "a cat on a sofa; make it black", "a cat on a sofa; make it black; add a hat"]
+    ]
     assert clip.calls == 1  # each distinct image embedded once, in one call
 
 
@@ -161,8 +169,10 @@ def test_score_dialogue_explicit_source_and_missing_source():
     upload, out1, out2 = (Image.new("RGB", (8, 8), col) for col in ("white", "gray", "black"))
     clip = FakeClip({id(upload): [1.0, 0], id(out1): [1.0, 1.0], id(out2): [0, 1.0]})
     # an edit of a user upload: the upload is the source, but not an output for M-CLIP
-    rounds = [Round("edit", "make it night", out1, source_image=upload),
-              Round("edit", "add stars", out2, source_image=upload)]
+    rounds = [
+        Round("edit", "make it night", out1, source_image=upload),
+        Round("edit", "add stars", out2, source_image=upload),
+    ]
     vqa = FakeVqa({"make it night": 0.4, "make it night; add stars": 0.2})
     s = score_dialogue(rounds, vqa=vqa, clip=clip)
     assert s.rounds[0].clip == pytest.approx(math.sqrt(0.5))
@@ -178,7 +188,8 @@ def test_score_dialogue_explicit_source_and_missing_source():
     empty = score_dialogue([Round("chat", "hi")], vqa=FakeVqa({}), clip=FakeClip({}))
     assert (empty.m_vqa, empty.m_clip, empty.iec) == (None, None, None)
     assert aggregate([s, lone, empty]) == pytest.approx(
-        {"m_vqa": (s.m_vqa + 0.4) / 2, "m_clip": s.m_clip, "iec": (s.iec + 0.4) / 2})
+        {"m_vqa": (s.m_vqa + 0.4) / 2, "m_clip": s.m_clip, "iec": (s.iec + 0.4) / 2}
+    )
 
 
 def test_round_validation():
@@ -207,8 +218,7 @@ def vqa_scorer(tiny_root):
 
 def _images():
     rng = np.random.default_rng(0)
-    return [Image.fromarray(rng.integers(0, 256, (40 + 8 * i, 48, 3), dtype=np.uint8))
-            for i in range(3)]
+    return [Image.fromarray(rng.integers(0, 256, (40 + 8 * i, 48, 3), dtype=np.uint8)) for i in range(3)]
 
 
 def test_clip_embedder_is_normalized_and_deterministic(clip_embedder):
@@ -241,9 +251,13 @@ def test_vqa_scorer_probability_matches_the_model_loss(vqa_scorer):
 
 def test_score_dialogue_with_tiny_models(clip_embedder, vqa_scorer):
     a, b, c = _images()
-    rounds = [Round("generate", "a cat", a), Round("chat", "nice"),
-              Round("edit", "make it black", b), Round("describe", "what is it?"),
-              Round("edit", "add a hat", c, source_image=a)]
+    rounds = [
+        Round("generate", "a cat", a),
+        Round("chat", "nice"),
+        Round("edit", "make it black", b),
+        Round("describe", "what is it?"),
+        Round("edit", "add a hat", c, source_image=a),
+    ]
     s1 = score_dialogue(rounds, vqa=vqa_scorer, clip=clip_embedder)
     s2 = score_dialogue(rounds, vqa=vqa_scorer, clip=clip_embedder)
     assert s1.as_dict() == s2.as_dict()

@@ -111,7 +111,8 @@ async def test_0002_keeps_existing_rows_and_downgrades(tmp_path):
         async with db.engine.begin() as conn:
             await conn.exec_driver_sql(
                 "INSERT INTO sessions (platform, channel_id, owner_id, created_at, image_count) "
-                "VALUES ('discord', '42', 'u1', '2025-01-01 00:00:00', 0)")
+                "VALUES ('discord', '42', 'u1', '2025-01-01 00:00:00', 0)"
+            )
         await db.upgrade()
         assert await db.revision() == "0004"
         session, _ = (await sessions.sessions_by_channel(db, "discord", ["42"]))["42"]
@@ -137,13 +138,16 @@ async def test_0003_repairs_a_database_made_before_0001_had_replaced_number(tmp_
             await conn.exec_driver_sql("ALTER TABLE images DROP COLUMN replaced_number")
             await conn.exec_driver_sql(
                 "INSERT INTO sessions (id, platform, channel_id, owner_id, created_at, image_count) "
-                "VALUES (1, 'discord', '42', 'u1', '2025-01-01 00:00:00', 1)")
+                "VALUES (1, 'discord', '42', 'u1', '2025-01-01 00:00:00', 1)"
+            )
             await conn.exec_driver_sql(
                 "INSERT INTO turns (id, session_id, role, author_id, text, created_at) "
-                "VALUES (1, 1, 'user', 'u1', 'a fox', '2025-01-01 00:00:00')")
+                "VALUES (1, 1, 'user', 'u1', 'a fox', '2025-01-01 00:00:00')"
+            )
             await conn.exec_driver_sql(
                 "INSERT INTO images (session_id, number, sha256, size, width, height, format, turn_id, created_at) "
-                "VALUES (1, 1, 'ab', 10, 8, 8, 'png', 1, '2025-01-01 00:00:00')")
+                "VALUES (1, 1, 'ab', 10, 8, 8, 'png', 1, '2025-01-01 00:00:00')"
+            )
         await db.upgrade("0003")
         async with db.engine.connect() as conn:
             rows = (await conn.exec_driver_sql("SELECT number, replaced_number FROM images")).all()
@@ -173,28 +177,40 @@ async def test_0004_gives_old_sessions_the_undo_history_the_old_rule_walked(tmp_
 
     path = tmp_path / "old.sqlite"
     db = Database(f"sqlite+aiosqlite:///{path}")
-    ab = {"intent": {"intent": "img2img"}, "reply": "A", "images": ["a" * 64], "numbers": [2, 3],
-          "candidates": [{"intent": {"intent": "img2img"}, "reply": "A", "numbers": [2], "images": ["a" * 64]},
-                         {"intent": {"intent": "vary"}, "reply": "B", "numbers": [3], "images": ["b" * 64]}]}
+    ab = {
+        "intent": {"intent": "img2img"},
+        "reply": "A",
+        "images": ["a" * 64],
+        "numbers": [2, 3],
+        "candidates": [
+            {"intent": {"intent": "img2img"}, "reply": "A", "numbers": [2], "images": ["a" * 64]},
+            {"intent": {"intent": "vary"}, "reply": "B", "numbers": [3], "images": ["b" * 64]},
+        ],
+    }
     try:
         await db.upgrade("0003")
         async with db.engine.begin() as conn:
             await conn.exec_driver_sql(
                 "INSERT INTO sessions (id, platform, owner_id, created_at, image_count, current_image_number) "
                 "VALUES (1, 'terminal', 'u1', '2025-01-01 00:00:00', 4, 4), "
-                "(2, 'terminal', 'u1', '2025-01-01 00:00:00', 0, NULL)")
+                "(2, 'terminal', 'u1', '2025-01-01 00:00:00', 0, NULL)"
+            )
             await conn.exec_driver_sql(
                 "INSERT INTO turns (id, session_id, role, text, created_at) "
-                "VALUES (1, 1, 'assistant', 'x', '2025-01-01 00:00:00')")
+                "VALUES (1, 1, 'assistant', 'x', '2025-01-01 00:00:00')"
+            )
             for number, replaced in ((1, None), (2, 1), (3, 1), (4, 3)):
                 await conn.exec_driver_sql(
                     "INSERT INTO images (session_id, number, sha256, size, width, height, format, turn_id, "
                     f"replaced_number, created_at) VALUES (1, {number}, 'ab', 1, 1, 1, 'png', 1, "
-                    f"{'NULL' if replaced is None else replaced}, '2025-01-01 00:00:00')")
+                    f"{'NULL' if replaced is None else replaced}, '2025-01-01 00:00:00')"
+                )
             await conn.exec_driver_sql(
                 "INSERT INTO jobs (id, session_id, turn_id, user_id, status, payload, result, attempts, created_at, "
                 "available_at) VALUES (1, 1, 1, 'u1', 'done', '{}', ?, 1, '2025-01-01 00:00:00', "
-                "'2025-01-01 00:00:00')", (json.dumps(ab),))
+                "'2025-01-01 00:00:00')",
+                (json.dumps(ab),),
+            )
         await db.upgrade()
         old, _ = await sessions.session_with_guild(db, 1)
         assert old.image_history == [1, 3, 4] and old.images.undo().state.current == 3

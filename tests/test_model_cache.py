@@ -14,7 +14,7 @@ import torch
 from engine.config import DEFAULT_CONFIG, ModelCacheSettings, PipelineInstance, load_settings
 from engine.models import MIB, ModelCache, OutOfMemory, weight_bytes
 from engine.pipelines.common import Kind
-from engine.registry import Inputs, PipelineOutput, RunContext
+from engine.registry import Inputs, RunContext
 
 
 @pytest.fixture(scope="module")
@@ -163,23 +163,37 @@ def test_worker_fails_an_oom_job_without_retry_and_serves_the_next(settings, mon
     from engine.worker import Worker
 
     monkeypatch.setitem(KINDS, "test_greedy", _Greedy)
-    settings = settings.model_copy(update={"pipelines": [
-        *settings.pipelines, PipelineInstance(id="greedy", kind="test_greedy")]})
+    settings = settings.model_copy(
+        update={"pipelines": [*settings.pipelines, PipelineInstance(id="greedy", kind="test_greedy")]}
+    )
 
     class Queue:
         def __init__(self):
             self.failed, self.done = [], []
 
         async def progress(self, event): ...
-        async def is_cancelled(self, job_id): return False
-        async def put_image(self, data): return "ref"
-        async def complete(self, job_id, result): self.done.append(job_id)
-        async def fail(self, job_id, error, retry=False): self.failed.append((job_id, error, retry))
+        async def is_cancelled(self, job_id):
+            return False
+
+        async def put_image(self, data):
+            return "ref"
+
+        async def complete(self, job_id, result):
+            self.done.append(job_id)
+
+        async def fail(self, job_id, error, retry=False):
+            self.failed.append((job_id, error, retry))
 
     def request(job_id, intent, params):
-        return JobRequest(job_id=job_id, session_id=1, dialogue=[DialogueTurn("user", "go")],
-                          image_refs={}, current_image=None, seed=0,
-                          forced_intent={"intent": intent, "params": params, "response": ""})
+        return JobRequest(
+            job_id=job_id,
+            session_id=1,
+            dialogue=[DialogueTurn("user", "go")],
+            image_refs={},
+            current_image=None,
+            seed=0,
+            forced_intent={"intent": intent, "params": params, "response": ""},
+        )
 
     queue = Queue()
     worker = Worker(queue, Engine(settings))

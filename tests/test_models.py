@@ -64,8 +64,7 @@ def test_build_once_across_processes(tmp_path):
     ctx = mp.get_context("spawn")
     go = ctx.Event()
     readies = [ctx.Event() for _ in range(2)]
-    procs = [ctx.Process(target=_build_in_process, args=(str(tmp_path / "thing"), r, go))
-             for r in readies]
+    procs = [ctx.Process(target=_build_in_process, args=(str(tmp_path / "thing"), r, go)) for r in readies]
     for proc in procs:
         proc.start()
     assert all(r.wait(60) for r in readies)

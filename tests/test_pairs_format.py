@@ -6,8 +6,13 @@ from engine.queue import DialogueTurn
 
 def _pair(chosen_prompt="a red fox", source="ab", who="1"):
     ctx = PairContext([DialogueTurn("user", "a fox", [])], None, ["text2image"])
-    return PreferencePair(ctx, {"intent": "text2image", "params": {"prompt": chosen_prompt}, "response": "ok"},
-                          {"intent": "chat", "params": {"message": "hi"}, "response": "hi"}, source, {"user": who})
+    return PreferencePair(
+        ctx,
+        {"intent": "text2image", "params": {"prompt": chosen_prompt}, "response": "ok"},
+        {"intent": "chat", "params": {"message": "hi"}, "response": "hi"},
+        source,
+        {"user": who},
+    )
 
 
 def test_round_trip_and_dedupe(tmp_path):

@@ -19,22 +19,24 @@ from engine.pipelines import common
 from engine.pipelines.adjust import adjusted
 from engine.registry import KINDS, Cancelled, IntentError, PipelineOutput, Registry, RunContext
 
-FAST = {"text2image": {"prompt": "a red cat", "steps": 3},
-        "img2img": {"prompt": "a red cat", "steps": 4, "strength": 0.75},
-        "style_anime": {"steps": 4},
-        "variation": {"steps": 4},
-        "colorize": {"steps": 4},
-        "blend": {"image2": "#1", "steps": 4},
-        "sketch2image": {"prompt": "a house", "steps": 3},
-        "canny2image": {"prompt": "a house", "steps": 3},
-        "depth2image": {"prompt": "a house", "steps": 3},
-        "instruct_edit": {"instruction": "make it blue", "steps": 3},
-        "inpaint": {"target": "the cat", "prompt": "a dog", "steps": 3},
-        "replace_object": {"target": "the cat", "prompt": "a dog", "steps": 3},
-        "remove_object": {"target": "the cat", "steps": 3},
-        "change_background": {"prompt": "a beach", "steps": 3},
-        "outpaint": {"steps": 3},
-        "pan": {"direction": "left", "steps": 3}}
+FAST = {
+    "text2image": {"prompt": "a red cat", "steps": 3},
+    "img2img": {"prompt": "a red cat", "steps": 4, "strength": 0.75},
+    "style_anime": {"steps": 4},
+    "variation": {"steps": 4},
+    "colorize": {"steps": 4},
+    "blend": {"image2": "#1", "steps": 4},
+    "sketch2image": {"prompt": "a house", "steps": 3},
+    "canny2image": {"prompt": "a house", "steps": 3},
+    "depth2image": {"prompt": "a house", "steps": 3},
+    "instruct_edit": {"instruction": "make it blue", "steps": 3},
+    "inpaint": {"target": "the cat", "prompt": "a dog", "steps": 3},
+    "replace_object": {"target": "the cat", "prompt": "a dog", "steps": 3},
+    "remove_object": {"target": "the cat", "steps": 3},
+    "change_background": {"prompt": "a beach", "steps": 3},
+    "outpaint": {"steps": 3},
+    "pan": {"direction": "left", "steps": 3},
+}
 DIFFUSION = list(FAST)
 # kinds whose output is the input picture's size (the others make a new canvas)
 SAME_SIZE = set(DIFFUSION) - {"outpaint", "pan"}
@@ -74,9 +76,18 @@ def picture() -> Image.Image:
     return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), mode="RGB")
 
 
-def run(registry, models, settings, intent: str, params: dict[str, Any], *,
-        image: Image.Image | None = None, seed: int = 1, instance: PipelineInstance | None = None,
-        **ctx: Any) -> PipelineOutput:
+def run(
+    registry,
+    models,
+    settings,
+    intent: str,
+    params: dict[str, Any],
+    *,
+    image: Image.Image | None = None,
+    seed: int = 1,
+    instance: PipelineInstance | None = None,
+    **ctx: Any,
+) -> PipelineOutput:
     """Validate like an IRPEM output, then run the kind as the worker does."""
     valid = registry.validate({"intent": intent, "params": params, "response": ""})
     kind_cls = registry.kind_of(intent)
@@ -117,8 +128,11 @@ SHIPPED = sorted({inst.kind for inst in load_settings(DEFAULT_CONFIG).pipelines}
 
 
 def test_every_kind_of_config_is_registered(registry):
-    assert {"text2image", "img2img", "instruct_edit", "inpaint", "upscale", "adjust", "vqa",
-            "chat"} <= set(SHIPPED) <= set(KINDS)
+    assert (
+        {"text2image", "img2img", "instruct_edit", "inpaint", "upscale", "adjust", "vqa", "chat"}
+        <= set(SHIPPED)
+        <= set(KINDS)
+    )
     for kind in (KINDS[k] for k in SHIPPED):
         assert kind.type in {"generate", "edit", "describe", "chat"}
         assert 20 < len(kind.description) < 250
@@ -152,31 +166,36 @@ def test_inputs_are_bounded(kind):
             raise AssertionError(f"{kind}.{name}: unexpected schema {leaf}")
 
 
-@pytest.mark.parametrize("params", [
-    {"prompt": "x", "steps": 0},
-    {"prompt": "x", "steps": 101},
-    {"prompt": "x", "width": 65},
-    {"prompt": "x", "height": 2048},
-    {"prompt": "x", "guidance_scale": 21},
-    {"prompt": ""},
-    {"prompt": "x" * 301},
-    {"prompt": "x", "image": "#1"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"prompt": "x", "steps": 0},
+        {"prompt": "x", "steps": 101},
+        {"prompt": "x", "width": 65},
+        {"prompt": "x", "height": 2048},
+        {"prompt": "x", "guidance_scale": 21},
+        {"prompt": ""},
+        {"prompt": "x" * 301},
+        {"prompt": "x", "image": "#1"},
+    ],
+)
 def test_text2image_rejects_out_of_range(registry, params):
     with pytest.raises(IntentError):
         registry.validate({"intent": "text2image", "params": params, "response": ""})
 
 
 def test_other_bounds(registry):
-    bad = [("img2img", {"prompt": "x", "strength": 1.5}),
-           ("instruct_edit", {"instruction": "x", "image_guidance": 6}),
-           ("instruct_edit", {"instruction": "x", "text_guidance": 0.5}),
-           ("upscale", {"scale": 3}),
-           ("adjust", {"property": "gamma", "amount": 0.2}),
-           ("adjust", {"property": "hue", "amount": -1.5}),
-           ("vqa", {"question": "q" * 301}),
-           ("inpaint", {"target": "", "prompt": "x"}),
-           ("chat", {"prompt": "x"})]
+    bad = [
+        ("img2img", {"prompt": "x", "strength": 1.5}),
+        ("instruct_edit", {"instruction": "x", "image_guidance": 6}),
+        ("instruct_edit", {"instruction": "x", "text_guidance": 0.5}),
+        ("upscale", {"scale": 3}),
+        ("adjust", {"property": "gamma", "amount": 0.2}),
+        ("adjust", {"property": "hue", "amount": -1.5}),
+        ("vqa", {"question": "q" * 301}),
+        ("inpaint", {"target": "", "prompt": "x"}),
+        ("chat", {"prompt": "x"}),
+    ]
     for intent, params in bad:
         with pytest.raises(IntentError):
             registry.validate({"intent": intent, "params": params, "response": ""})
@@ -210,8 +229,7 @@ def test_diffusion_kind(go, intent, picture):
 def test_diffusion_cancel(go, intent):
     steps: list[int] = []
     with pytest.raises(Cancelled):
-        go(intent, FAST[intent], progress=lambda s, t: steps.append(s),
-           cancelled=lambda: len(steps) >= 1)
+        go(intent, FAST[intent], progress=lambda s, t: steps.append(s), cancelled=lambda: len(steps) >= 1)
     assert steps == [1]  # stopped right after the first step
 
 
@@ -226,8 +244,14 @@ def test_text2image_size(go):
 
 def test_text2image_fits_output_limit(registry, settings, picture):
     small = settings.model_copy(update={"limits": settings.limits.model_copy(update={"max_output_side": 64})})
-    out = run(registry, ModelCache(small), small, "text2image",
-              {"prompt": "a cat", "steps": 1, "width": 128, "height": 96}, image=picture)
+    out = run(
+        registry,
+        ModelCache(small),
+        small,
+        "text2image",
+        {"prompt": "a cat", "steps": 1, "width": 128, "height": 96},
+        image=picture,
+    )
     assert out.images[0].size == (64, 48)
 
 
@@ -296,10 +320,15 @@ def test_upscale_refuses_huge(go, settings):
         go("upscale", {}, image=huge)
 
 
-@pytest.mark.parametrize("prop,enhancer", [("brightness", ImageEnhance.Brightness),
-                                           ("contrast", ImageEnhance.Contrast),
-                                           ("saturation", ImageEnhance.Color),
-                                           ("sharpness", ImageEnhance.Sharpness)])
+@pytest.mark.parametrize(
+    "prop,enhancer",
+    [
+        ("brightness", ImageEnhance.Brightness),
+        ("contrast", ImageEnhance.Contrast),
+        ("saturation", ImageEnhance.Color),
+        ("sharpness", ImageEnhance.Sharpness),
+    ],
+)
 @pytest.mark.parametrize("amount", [-0.5, 0.4])
 def test_adjust_matches_pil(go, picture, prop, enhancer, amount):
     out = go("adjust", {"property": prop, "amount": amount}).images[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 from engine.config import DEFAULT_CONFIG, PipelineInstance, load_settings
 from engine.pipelines import common, preprocess
@@ -31,10 +31,32 @@ from tests.test_pipelines import (  # noqa: F401  (fixtures)
 
 
 def test_catalog_has_every_ability_of_the_issue(registry):
-    wanted = {"text2image", "sketch2image", "canny2image", "depth2image", "blend", "img2img",
-              "variation", "instruct_edit", "inpaint", "remove_object", "replace_object",
-              "change_background", "outpaint", "pan", "upscale", "remove_background", "colorize",
-              "adjust", "transform", "filter", "add_text", "vqa", "describe", "chat"}
+    wanted = {
+        "text2image",
+        "sketch2image",
+        "canny2image",
+        "depth2image",
+        "blend",
+        "img2img",
+        "variation",
+        "instruct_edit",
+        "inpaint",
+        "remove_object",
+        "replace_object",
+        "change_background",
+        "outpaint",
+        "pan",
+        "upscale",
+        "remove_background",
+        "colorize",
+        "adjust",
+        "transform",
+        "filter",
+        "add_text",
+        "vqa",
+        "describe",
+        "chat",
+    }
     assert wanted <= set(KINDS)
     enabled = registry.enabled_ids()
     assert {registry.instances[i].kind for i in enabled} == wanted
@@ -75,16 +97,14 @@ def test_style_instance_needs_no_params_and_uses_its_style(registry, go, picture
 def test_new_instance_from_config_is_offered_everywhere(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(
-        DEFAULT_CONFIG.read_text()
-        + '\n[[pipelines]]\nid = "remove_text"\nkind = "inpaint"\n'
-          'description = "Erase lettering and watermarks."\n'
-          'defaults = { target = "the text", prompt = "clean background" }\n'
+        DEFAULT_CONFIG.read_text() + '\n[[pipelines]]\nid = "remove_text"\nkind = "inpaint"\n'
+        'description = "Erase lettering and watermarks."\n'
+        'defaults = { target = "the text", prompt = "clean background" }\n'
     )
     registry = Registry.from_settings(load_settings(cfg))
     assert "remove_text" in registry.enabled_ids()
     assert "- remove_text(): Erase lettering and watermarks." in registry.catalog_text()
-    branch = next(b for b in registry.output_schema()["anyOf"]
-                  if b["properties"]["intent"]["const"] == "remove_text")
+    branch = next(b for b in registry.output_schema()["anyOf"] if b["properties"]["intent"]["const"] == "remove_text")
     assert "required" not in branch["properties"]["params"]  # the config covers target and prompt
     valid = registry.validate({"intent": "remove_text", "params": {}})
     assert (valid.inputs.target, valid.inputs.prompt, valid.kind) == ("the text", "clean background", "inpaint")
@@ -123,7 +143,7 @@ def test_object_kinds_change_only_the_objects_box(blob, go, models, picture, int
     mask = _mask(models, picture, "the cat")
     ys, xs = np.nonzero(mask)
     outside = np.ones_like(mask)
-    outside[max(0, ys.min() - 2):ys.max() + 3, max(0, xs.min() - 2):xs.max() + 3] = False
+    outside[max(0, ys.min() - 2) : ys.max() + 3, max(0, xs.min() - 2) : xs.max() + 3] = False
     assert outside.mean() > 0.7
     assert ys.max() - ys.min() >= 15  # the blob, dilated
     assert np.array_equal(out[outside], pixels(picture)[outside])
@@ -146,14 +166,16 @@ def test_outpaint_keeps_the_picture_in_the_middle(go, picture):
     assert not np.array_equal(arr[:16], np.zeros_like(arr[:16]))
 
 
-@pytest.mark.parametrize("direction,size,box", [("left", (96, 64), (32, 0)), ("right", (96, 64), (0, 0)),
-                                                ("up", (64, 80), (0, 16)), ("down", (64, 80), (0, 0))])
+@pytest.mark.parametrize(
+    "direction,size,box",
+    [("left", (96, 64), (32, 0)), ("right", (96, 64), (0, 0)), ("up", (64, 80), (0, 16)), ("down", (64, 80), (0, 0))],
+)
 def test_pan_extends_one_side(go, picture, direction, size, box):
     amount = 0.5 if direction in ("left", "right") else 0.25
     out = go("pan", {"direction": direction, "amount": amount, "steps": 2}).images[0]
     assert out.size == size
     x, y = box
-    assert np.array_equal(pixels(out)[y:y + 64, x:x + 64], pixels(picture))
+    assert np.array_equal(pixels(out)[y : y + 64, x : x + 64], pixels(picture))
 
 
 def test_outpaint_fits_the_output_limit(registry, settings, picture):
@@ -299,7 +321,7 @@ def test_transform_crop_to_a_named_region(blob, go, models, picture):
     out = go("transform", {"operation": "crop", "region": "the cat"}).images[0]
     box = common.text_mask(models, "clipseg", picture, "the cat").getbbox()
     assert out.size == (box[2] - box[0], box[3] - box[1])
-    assert np.array_equal(pixels(out), pixels(picture)[box[1]:box[3], box[0]:box[2]])
+    assert np.array_equal(pixels(out), pixels(picture)[box[1] : box[3], box[0] : box[2]])
 
 
 def test_transform_refuses_bad_requests(registry, go, settings):
@@ -312,9 +334,10 @@ def test_transform_refuses_bad_requests(registry, go, settings):
 
 def _sepia_reference(arr: np.ndarray) -> np.ndarray:
     r, g, b = (arr[..., i].astype(np.float64) for i in range(3))
-    out = np.stack([0.393 * r + 0.769 * g + 0.189 * b,
-                    0.349 * r + 0.686 * g + 0.168 * b,
-                    0.272 * r + 0.534 * g + 0.131 * b], axis=-1)
+    out = np.stack(
+        [0.393 * r + 0.769 * g + 0.189 * b, 0.349 * r + 0.686 * g + 0.168 * b, 0.272 * r + 0.534 * g + 0.131 * b],
+        axis=-1,
+    )
     return np.clip(np.round(out), 0, 255).astype(np.int16)
 
 
@@ -331,8 +354,7 @@ def test_filters_match_references(go, picture):
     blur = pixels(go("filter", {"filter": "blur", "strength": 0.2}).images[0])
     assert np.array_equal(blur, pixels(picture.filter(ImageFilter.GaussianBlur(2.5))))
     sharp = pixels(go("filter", {"filter": "sharpen"}).images[0])
-    assert sharp.std() > arr.std() and np.array_equal(
-        sharp, pixels(picture.filter(ImageFilter.UnsharpMask(2, 200, 2))))
+    assert sharp.std() > arr.std() and np.array_equal(sharp, pixels(picture.filter(ImageFilter.UnsharpMask(2, 200, 2))))
     assert SEPIA.shape == (3, 3)
 
 

@@ -16,7 +16,7 @@ def test_every_instance_has_a_kind_with_bounded_inputs(registry):
         assert row["type"] in {"generate", "edit", "describe", "chat"}
         assert len(row["description"]) > 20
 
-        def walk(node):
+        def walk(node, row=row):
             if isinstance(node, dict):
                 if node.get("type") == "string" and "enum" not in node and "const" not in node:
                     assert "maxLength" in node, f"{row['id']}: unbounded string {node}"
@@ -72,8 +72,7 @@ def test_invalid_outputs_are_refused_with_a_clear_message(registry, output, mess
 
 def test_disabled_pipeline_is_refused(registry):
     with pytest.raises(IntentError, match="not enabled"):
-        registry.validate({"intent": "inpaint", "params": {"target": "sky", "prompt": "stars"}},
-                          enabled=["text2image"])
+        registry.validate({"intent": "inpaint", "params": {"target": "sky", "prompt": "stars"}}, enabled=["text2image"])
 
 
 def test_instance_added_in_config_appears_everywhere():

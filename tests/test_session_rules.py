@@ -127,8 +127,11 @@ def test_the_current_image_is_always_the_last_history_entry_and_exists(changes):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(change, max_size=25), st.lists(st.sampled_from(["add", "revert"]), min_size=1, max_size=6),
-       st.integers(1, 12))
+@given(
+    st.lists(change, max_size=25),
+    st.lists(st.sampled_from(["add", "revert"]), min_size=1, max_size=6),
+    st.integers(1, 12),
+)
 def test_n_undos_reverse_the_last_n_changes_one_at_a_time(prefix, ops, target):
     """Whatever came before: after changes c1..cn of the current image, undo n times walks
     back through the current images before cn, cn-1, ..., c1, and never renumbers."""
@@ -187,18 +190,21 @@ def test_the_eval_reads_the_current_image_with_the_same_rules():
     def gold(intent, **params):
         return {"intent": intent, "params": params, "response": ""}
 
-    dialogue = {"id": "d", "turns": [
-        {"role": "user", "text": "a red fox", "images": []},
-        {"role": "assistant", "gold": gold("text2image", prompt="a red fox"), "images": [1]},
-        {"role": "user", "text": "make it night", "images": []},
-        {"role": "assistant", "gold": gold("instruct_edit", instruction="make it night"), "images": [2]},
-        {"role": "user", "text": "go back to #1", "images": []},
-        {"role": "assistant", "gold": gold("revert", image="#1"), "images": []},
-        {"role": "user", "text": "undo", "images": []},
-        {"role": "assistant", "gold": gold("undo"), "images": []},
-        {"role": "user", "text": "what is it?", "images": []},
-        {"role": "assistant", "gold": gold("vqa", question="what is it?"), "images": []},
-    ]}
+    dialogue = {
+        "id": "d",
+        "turns": [
+            {"role": "user", "text": "a red fox", "images": []},
+            {"role": "assistant", "gold": gold("text2image", prompt="a red fox"), "images": [1]},
+            {"role": "user", "text": "make it night", "images": []},
+            {"role": "assistant", "gold": gold("instruct_edit", instruction="make it night"), "images": [2]},
+            {"role": "user", "text": "go back to #1", "images": []},
+            {"role": "assistant", "gold": gold("revert", image="#1"), "images": []},
+            {"role": "user", "text": "undo", "images": []},
+            {"role": "assistant", "gold": gold("undo"), "images": []},
+            {"role": "user", "text": "what is it?", "images": []},
+            {"role": "assistant", "gold": gold("vqa", question="what is it?"), "images": []},
+        ],
+    }
     assert [c.current_image for c in cases(dialogue)] == [None, 1, 2, 1, 2]
 
 
@@ -239,8 +245,10 @@ def test_upscale_and_vary_use_the_image_and_need_their_pipeline(registry):
 
 
 def test_a_correction_keeps_a_candidates_other_parameters(registry):
-    candidates = [{"intent": "img2img", "params": {"prompt": "oil", "strength": 0.4}},
-                  {"intent": "instruct_edit", "params": {"instruction": "oil"}}]
+    candidates = [
+        {"intent": "img2img", "params": {"prompt": "oil", "strength": 0.4}},
+        {"intent": "instruct_edit", "params": {"instruction": "oil"}},
+    ]
     fixed = correction(registry, candidates, "img2img", "watercolour", None)
     assert fixed["intent"] == "img2img" and fixed["params"]["prompt"] == "watercolour"
     assert fixed["params"]["strength"] == 0.4

@@ -10,9 +10,23 @@ from safetensors.torch import load_file, save_file
 
 from training.ship import WEIGHTS, model_card, ship_adapter, weakest_intents
 
-SFT = {"base": "smollm2", "prompt": "short", "dialogue_turns": 4, "examples": 1000, "seen_examples": 250,
-       "train_loss": 0.2, "arguments": {"lora_r": 16, "lora_alpha": 32, "lora_layers": 15, "max_steps": 25,
-                                        "batch_size": 8, "learning_rate": 1e-3, "seed": 0}}
+SFT = {
+    "base": "smollm2",
+    "prompt": "short",
+    "dialogue_turns": 4,
+    "examples": 1000,
+    "seen_examples": 250,
+    "train_loss": 0.2,
+    "arguments": {
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_layers": 15,
+        "max_steps": 25,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+        "seed": 0,
+    },
+}
 DPO = {"pairs": 12, "sources": {"drawnconvos": 12}, "arguments": {"beta": 0.1, "learning_rate": 2e-4, "seed": 0}}
 TABLE = "| model | ISA |\n|---|---|\n| SFT+DPO | 0.800 |"
 
@@ -48,8 +62,12 @@ def test_shipping_halves_the_weights_and_keeps_the_config(tmp_path):
 
 
 def test_an_sft_in_several_runs_is_described_run_by_run_from_the_last_record():
-    more = {**SFT, "seen_examples": 650, "init_adapter": "runs/a/sft",
-            "arguments": {**SFT["arguments"], "max_steps": 50, "learning_rate": 5e-4, "seed": 1}}
+    more = {
+        **SFT,
+        "seen_examples": 650,
+        "init_adapter": "runs/a/sft",
+        "arguments": {**SFT["arguments"], "max_steps": 50, "learning_rate": 5e-4, "seed": 1},
+    }
     card = model_card([SFT, more], DPO, TABLE, "dialogdraw train dpo --pairs p.jsonl")
     assert "650 seen over 25 steps at lr 0.001 (seed 0), then 50 at lr 0.0005 (seed 1), batch 8" in card
     assert "65% of one epoch" in card
@@ -63,8 +81,9 @@ def test_the_limits_name_the_weakest_intents_of_this_adapter():
         "undo": {"undo": 9, "revert": 1},
     }
     assert weakest_intents(confusion, top=2) == (
-        "replace_object 0.50 (as change_background 3, text2image 3); inpaint 0.80 (as img2img 1, instruct_edit 1)")
+        "replace_object 0.50 (as change_background 3, text2image 3); inpaint 0.80 (as img2img 1, instruct_edit 1)"
+    )
     card = model_card([SFT], DPO, TABLE, "", confusion)
-    limits = card[card.index("## Limits"):]
+    limits = card[card.index("## Limits") :]
     assert "replace_object 0.50" in limits and "undo 0.90 (as revert 1)" in limits and "upscale" not in limits
     assert "replace_object" not in model_card([SFT], DPO, TABLE, "")

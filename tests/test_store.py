@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
+from sqlalchemy.exc import StatementError
 
 from bot.store import feedback, guilds, jobs, sessions
 from bot.store.db import Database
@@ -19,7 +20,7 @@ from bot.store.images import InvalidAddress
 from bot.store.jobqueue import DbJobQueue
 from bot.store.models import Feedback, Image, Job, Session, Turn, utcnow
 from engine.config import Limits
-from engine.queue import DialogueTurn, JobRequest, JobResult
+from engine.queue import JobRequest, JobResult
 from engine.session import NOTHING_TO_UNDO, Ticket
 
 
@@ -38,11 +39,14 @@ def ticket(**kwargs) -> Ticket:
     return Ticket(seed=1, ab_draw=1.0, limits=Limits(per_user_concurrent_jobs=100), **kwargs)
 
 
-async def add_turn(db, session_id: int, text: str, user: str = "u1", uploads=(), job: bool = True,
-                   **ticket_args) -> sessions.StoredTurn:
+async def add_turn(
+    db, session_id: int, text: str, user: str = "u1", uploads=(), job: bool = True, **ticket_args
+) -> sessions.StoredTurn:
     (stored,) = await sessions.add_turns(
-        db, [sessions.NewTurn(session_id, user, text, list(uploads), ticket(**ticket_args) if job else None)],
-        since=utcnow() - timedelta(days=1))
+        db,
+        [sessions.NewTurn(session_id, user, text, list(uploads), ticket(**ticket_args) if job else None)],
+        since=utcnow() - timedelta(days=1),
+    )
     return stored
 
 
@@ -57,8 +61,12 @@ async def user_job(db: Database, session_id: int, text: str, user: str = "u1") -
 
 async def finish(db, store, job: Job, intent: str, images=(), parent=None, params=None, reply="ok"):
     shas = [store.put(data) for data in images]
-    result = JobResult(intent={"intent": intent, "params": params or {}, "response": reply}, reply=reply,
-                       images=shas, parent_image=parent)
+    result = JobResult(
+        intent={"intent": intent, "params": params or {}, "response": reply},
+        reply=reply,
+        images=shas,
+        parent_image=parent,
+    )
     return await jobs.record_result(db, job.id, result, store)
 
 
@@ -104,7 +112,9 @@ async def test_numbering_lineage_and_the_dialogue_a_job_reads(db, store):
     assert request.job_id == job.id and request.image_refs == {1: stored.images[0].sha256}
     assert request.current_image == 1
     assert [(t.role, t.text, t.images) for t in request.dialogue] == [
-        ("user", "here is my cat", [1]), ("user", "make it blue", [])]
+        ("user", "here is my cat", [1]),
+        ("user", "make it blue", []),
+    ]
     recorded = await finish(db, store, job, "instruct_edit", [png((0, 0, 255), (16, 12))], parent=1, reply="Blue!")
     (second,) = recorded.images
     assert (second.number, second.parent_number, second.turn_id) == (2, 1, recorded.turn.id)
@@ -115,8 +125,12 @@ async def test_numbering_lineage_and_the_dialogue_a_job_reads(db, store):
     done = await jobs.get_job(db, job.id)
     assert done.status == "done" and done.finished_at is not None
     result = jobs.StoredResult.from_dict(done.result)
-    assert (result.turn_id, result.numbers, result.reply, result.images) == (recorded.turn.id, [2], "Blue!",
-                                                                             [second.sha256])
+    assert (result.turn_id, result.numbers, result.reply, result.images) == (
+        recorded.turn.id,
+        [2],
+        "Blue!",
+        [second.sha256],
+    )
     assert JobRequest.from_dict(done.payload) == request  # the request it ran with is kept
     assert recorded.turn.context["dialogue"][0]["text"] == "here is my cat"
 
@@ -128,15 +142,21 @@ async def test_numbering_lineage_and_the_dialogue_a_job_reads(db, store):
 
 async def test_image_numbers_are_unique_under_concurrency(db, store):
     session = await sessions.open_session(db, "discord", "t", "u")
-    made = await asyncio.gather(*(add_turn(db, session.id, f"pic {i}", uploads=[upload(store, (i, 2, 3))], job=False)
-                                  for i in range(8)))
+    made = await asyncio.gather(
+        *(add_turn(db, session.id, f"pic {i}", uploads=[upload(store, (i, 2, 3))], job=False) for i in range(8))
+    )
     assert sorted(img.number for s in made for img in s.images) == list(range(1, 9))
     other = await sessions.open_session(db, "discord", "t2", "u")
     assert (await add_turn(db, other.id, "x", uploads=[upload(store, (1, 2, 3))], job=False)).images[0].number == 1
     # Many at once in one batch: each turn of a session sees the numbers the one before took.
-    batch = await sessions.add_turns(db, [
-        sessions.NewTurn(other.id, "u", f"two {i}", [upload(store, (i, 9, 9)), upload(store, (9, i, 9))])
-        for i in range(3)], since=utcnow())
+    batch = await sessions.add_turns(
+        db,
+        [
+            sessions.NewTurn(other.id, "u", f"two {i}", [upload(store, (i, 9, 9)), upload(store, (9, i, 9))])
+            for i in range(3)
+        ],
+        since=utcnow(),
+    )
     assert [[img.number for img in s.images] for s in batch] == [[2, 3], [4, 5], [6, 7]]
 
 
@@ -185,7 +205,7 @@ async def test_record_result_is_all_or_nothing(db, store):
     # Fails inside the transaction, after the job row was already updated: the intent
     # cannot be stored as JSON.
     bad = JobResult(intent={"intent": "text2image", "oops": object()}, reply="x", images=[sha])
-    with pytest.raises(Exception):
+    with pytest.raises(StatementError):  # not JSON serializable
         await jobs.record_result(db, job.id, bad, store)
     # Fails before it: an image that is not in the store.
     missing = JobResult(intent={"intent": "text2image"}, reply="x", images=["0" * 64])
@@ -209,9 +229,16 @@ async def test_ab_result_numbers_both_takes_and_a_choice_moves_the_current_image
     session = await sessions.open_session(db, "discord", "t", "u")
     await finish(db, store, await user_job(db, session.id, "a fox"), "text2image", [png((1, 1, 1))])  # #1
     job = await user_job(db, session.id, "make it night")
-    a, b = (JobResult({"intent": i, "params": {}, "response": r}, r, [store.put(png(c))], parent_image=1,
-                      irpem_raw=f'{{"intent":"{i}"}}')
-            for i, r, c in (("instruct_edit", "Night.", (2, 2, 2)), ("img2img", "Dark.", (3, 3, 3))))
+    a, b = (
+        JobResult(
+            {"intent": i, "params": {}, "response": r},
+            r,
+            [store.put(png(c))],
+            parent_image=1,
+            irpem_raw=f'{{"intent":"{i}"}}',
+        )
+        for i, r, c in (("instruct_edit", "Night.", (2, 2, 2)), ("img2img", "Dark.", (3, 3, 3)))
+    )
     recorded = await jobs.record_result(db, job.id, JobResult(**{**vars(a), "candidates": [a, b]}), store)
     assert [img.number for img in recorded.images] == [2, 3] and recorded.current_image == 2
     result = jobs.StoredResult.from_dict((await jobs.get_job(db, job.id)).result)
@@ -256,8 +283,9 @@ async def test_quotas_are_decided_on_what_the_transaction_reads(db):
     """Turns of one batch count each other's jobs: three at once under a limit of two."""
     session = await sessions.open_session(db, "discord", "t", "u", guild_id="g")
     await guilds.update_guild_settings(db, "g", limits={"per_user_concurrent_jobs": 2})
-    made = await sessions.add_turns(db, [sessions.NewTurn(session.id, "u", f"t{i}", [], ticket()) for i in range(3)],
-                                    since=utcnow())
+    made = await sessions.add_turns(
+        db, [sessions.NewTurn(session.id, "u", f"t{i}", [], ticket()) for i in range(3)], since=utcnow()
+    )
     assert [s.job is not None for s in made] == [True, True, False]
     assert made[2].refusal.startswith("You already have 2 request(s)")
     assert await count(db, Turn) == 3 and await count(db, Job) == 2  # the refused turn is kept
@@ -315,7 +343,8 @@ def test_image_store_is_content_addressed_and_idempotent(store):
 
 
 @pytest.mark.parametrize(
-    "bad", ["../../etc/passwd", "ab/../../x", "A" * 64, "g" * 64, "a" * 63, "a" * 65, "a" * 64 + "\n", "", "/" + "a" * 63]
+    "bad",
+    ["../../etc/passwd", "ab/../../x", "A" * 64, "g" * 64, "a" * 63, "a" * 65, "a" * 64 + "\n", "", "/" + "a" * 63],
 )
 def test_image_store_refuses_what_is_not_an_address(store, bad):
     with pytest.raises(InvalidAddress):

@@ -59,8 +59,10 @@ async def test_piped_turns_print_replies_intents_and_image_paths(tiny_settings):
 async def test_image_option_attaches_to_the_first_turn_and_session_continues(tiny_settings, tmp_path):
     photo = tmp_path / "cat.png"
     photo.write_bytes(encode_png(Image.new("RGB", (24, 24), (10, 200, 10))))
-    engine = scripted(tiny_settings, {"intent": "adjust", "params": {"property": "contrast", "amount": 0.3},
-                                      "response": "More contrast."})
+    engine = scripted(
+        tiny_settings,
+        {"intent": "adjust", "params": {"property": "contrast", "amount": 0.3}, "response": "More contrast."},
+    )
     out = Pipe()
     await chat(tiny_settings, Pipe("more contrast please\n"), out, image=photo, engine=engine)
     assert "(attached as image #1)" in out.getvalue() and "image #2:" in out.getvalue()
@@ -118,17 +120,38 @@ async def test_every_command_calls_the_same_door_as_the_buttons(tiny_settings):
     from bot.store.models import Feedback, Turn
 
     engine = scripted(tiny_settings, DRAW)
-    script = "\n".join([
-        "a red fox in the snow", "/reroll", "/upscale", "/vary", "/good", "/bad", "/undo", "/revert 1",
-        "/revert x", "/choose A", "/cancel", "/frobnicate", "/help",
-    ]) + "\n"
+    script = (
+        "\n".join(
+            [
+                "a red fox in the snow",
+                "/reroll",
+                "/upscale",
+                "/vary",
+                "/good",
+                "/bad",
+                "/undo",
+                "/revert 1",
+                "/revert x",
+                "/choose A",
+                "/cancel",
+                "/frobnicate",
+                "/help",
+            ]
+        )
+        + "\n"
+    )
     text = await run_chat(tiny_settings, engine, script)
     replies = re.findall(r"^bot> (.*)$", text, flags=re.M)
     assert replies[:4] == ["A fox.", "A fox.", "Upscaled #2.", "A variation of #3."]
     assert "image #2:" in text and "image #3:" in text and "image #4:" in text
     assert replies[4:] == [
-        "Thanks — noted 👍", "Thanks — noted 👎. Tell me what to change.", "Undone.", "Back to that image.",
-        "Say which image: /revert N (for example /revert 1).", "There is no choice to make.", "Nothing is running.",
+        "Thanks — noted 👍",
+        "Thanks — noted 👎. Tell me what to change.",
+        "Undone.",
+        "Back to that image.",
+        "Say which image: /revert N (for example /revert 1).",
+        "There is no choice to make.",
+        "Nothing is running.",
         "There is no command /frobnicate; /help lists them.",
     ]
     assert "/choose A|B" in text  # the help
@@ -147,14 +170,21 @@ async def test_every_command_calls_the_same_door_as_the_buttons(tiny_settings):
     assert [k for k, _ in votes] == ["down"]  # /bad replaced /good: one vote per user and answer
     assert votes[0][1] == [t.id for t in turns if t.role == "assistant"][3]  # on the latest answer
     assert [t.text for t in turns if t.role == "user"] == [
-        "a red fox in the snow", "🔁 reroll #1", "⬆️ upscale #2", "🔀 vary #3", "↩️ undo", "back to #1"]
+        "a red fox in the snow",
+        "🔁 reroll #1",
+        "⬆️ upscale #2",
+        "🔀 vary #3",
+        "↩️ undo",
+        "back to #1",
+    ]
 
 
 @pytest.mark.slow
 async def test_choose_picks_one_of_two_takes(tiny_settings):
     engine = scripted(tiny_settings, DRAW, DRAW, rgb(0.3), rgb(-0.3))  # two identical takes are one
-    text = await run_chat(tiny_settings, engine, "a red fox in the snow\nbrighter or darker?\n/choose B\n/undo\n",
-                          ab=1.0)
+    text = await run_chat(
+        tiny_settings, engine, "a red fox in the snow\nbrighter or darker?\n/choose B\n/undo\n", ab=1.0
+    )
     assert "Two takes — /choose A or /choose B:" in text
     assert "A: Adjusted 0.3." in text and "B: Adjusted -0.3." in text
     assert "B it is: Adjusted -0.3." in text
@@ -200,9 +230,13 @@ async def test_cancel_stops_the_running_request(tiny_settings):
     from engine.config import PipelineInstance
 
     settings = tiny_settings.model_copy(
-        update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="wait", kind="test_terminal_wait")]})
-    engine = scripted(settings, {"intent": "wait", "params": {}, "response": ""},
-                      {"intent": "chat", "params": {}, "response": "Still here."})
+        update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="wait", kind="test_terminal_wait")]}
+    )
+    engine = scripted(
+        settings,
+        {"intent": "wait", "params": {}, "response": ""},
+        {"intent": "chat", "params": {}, "response": "Still here."},
+    )
     WaitingKind.started.clear()
     out = Pipe()
     await asyncio.wait_for(chat(settings, TypedLater("take your time\n/cancel\nhello?\n"), out, engine=engine), 60)
@@ -229,16 +263,27 @@ def test_readme_run_command_with_the_real_intent_model(tmp_path):
     """The README's main job: `dialogdraw chat --profile tiny < examples/fox.txt`, with the
     real SmolLM2 and the shipped adapter choosing the intents: every turn gets a reply, and
     each the intent a person means (draw, edit, ask, undo)."""
-    env = {**os.environ, "DIALOGDRAW_DATA_DIR": str(SHARED_DATA),
-           "DIALOGDRAW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    env = {
+        **os.environ,
+        "DIALOGDRAW_DATA_DIR": str(SHARED_DATA),
+        "DIALOGDRAW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", "--profile", "tiny"],
-        stdin=open(REPO / "examples" / "fox.txt"), capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+        stdin=open(REPO / "examples" / "fox.txt"),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("you> ") == 4
     assert proc.stdout.count("bot> ") == 4
     assert "Traceback" not in proc.stderr
-    intents = [json.loads(line.split("intent: ", 1)[1])["intent"]
-               for line in proc.stdout.splitlines() if line.strip().startswith("intent: ")]
+    intents = [
+        json.loads(line.split("intent: ", 1)[1])["intent"]
+        for line in proc.stdout.splitlines()
+        if line.strip().startswith("intent: ")
+    ]
     assert intents == ["text2image", "instruct_edit", "vqa", "undo"], proc.stdout

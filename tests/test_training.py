@@ -36,10 +36,19 @@ def tiny_base(tmp_path_factory) -> Path:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(smollm2_checkpoint(SHARED_DATA / "models"))
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(out)
@@ -64,8 +73,19 @@ def sft_adapter(tiny_base, data, settings, registry, tmp_path_factory) -> Path:
     from training.sft import SftArguments, run_sft
 
     out = tmp_path_factory.mktemp("sft")
-    record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), max_steps=3,
-                                  batch_size=4, logging_steps=1, threads=1), settings, registry)
+    record = run_sft(
+        SftArguments(
+            data=[data / "sft.jsonl"],
+            out=out,
+            base=str(tiny_base),
+            max_steps=3,
+            batch_size=4,
+            logging_steps=1,
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     assert record["step_seconds"]["steps"] == 3
     return out
 
@@ -88,8 +108,11 @@ def test_sft_saves_an_adapter_with_its_config_and_the_irpem_loads_it(sft_adapter
     assert irpem.prompt_mode == "short"  # from training.json, though [irpem] prompt is "full"
     full_prefix, _ = encode_prompt(irpem.tokenizer, build_messages(registry, [], None, mode="full"))
     assert irpem.prefix_token_count() < len(full_prefix) / 4
-    dialogue = [DialogueTurn("user", "draw a fox", []), DialogueTurn("assistant", "Here.", [1]),
-                DialogueTurn("user", "make it blue", [])]
+    dialogue = [
+        DialogueTurn("user", "draw a fox", []),
+        DialogueTurn("assistant", "Here.", [1]),
+        DialogueTurn("user", "make it blue", []),
+    ]
     out = irpem.propose(dialogue, 1)
     registry.validate(out)
 
@@ -110,8 +133,13 @@ def test_pairs_from_the_tiny_sft_model_are_valid(sft_adapter, tiny_base, data, s
 def test_decoding_held_to_one_intent_names_it(sft_adapter, tiny_base, settings, registry):
     from engine.irpem.backend import TransformersIrpem
 
-    irpem = TransformersIrpem(IrpemSettings(base=str(tiny_base), adapter=str(sft_adapter), max_new_tokens=160,
-                                            response_max_chars=20, threads=1), registry, settings.data_dir)
+    irpem = TransformersIrpem(
+        IrpemSettings(
+            base=str(tiny_base), adapter=str(sft_adapter), max_new_tokens=160, response_max_chars=20, threads=1
+        ),
+        registry,
+        settings.data_dir,
+    )
     case = _case()
     for intent in ("revert", "chat", "filter"):
         out = irpem.propose(case.context, case.current_image, sample=True, seed=1, only=intent)
@@ -131,8 +159,19 @@ def test_dpo_starts_from_sft_and_its_adapter_loads(sft_adapter, tiny_base, data,
     pairs.append(pairs[0])  # duplicates are dropped before training
     write_pairs(tmp_path / "pairs.jsonl", pairs)
     out = tmp_path / "dpo"
-    record = run_dpo(DpoArguments(pairs=[tmp_path / "pairs.jsonl"], sft_adapter=sft_adapter, out=out,
-                                  max_steps=2, batch_size=2, logging_steps=1, threads=1), settings, registry)
+    record = run_dpo(
+        DpoArguments(
+            pairs=[tmp_path / "pairs.jsonl"],
+            sft_adapter=sft_adapter,
+            out=out,
+            max_steps=2,
+            batch_size=2,
+            logging_steps=1,
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     assert record["stage"] == "dpo" and record["prompt"] == "short" and record["pairs"] == 2
     assert record["step_seconds"]["steps"] == 2
     assert not (out / "ref").exists()  # trl's frozen reference copy is not saved
@@ -177,8 +216,11 @@ def test_answer_loss_with_a_shared_prefix_is_the_loss_on_whole_examples(tiny_bas
     attention = torch.ones_like(rest)
     attention[1, 8:] = 0
     whole = torch.cat([torch.tensor([prefix] * 3), rest], dim=1)
-    expected = model(input_ids=whole, attention_mask=torch.cat([torch.ones(3, 6, dtype=torch.long), attention], 1),
-                     labels=torch.cat([torch.full((3, 6), -100), labels], 1)).loss
+    expected = model(
+        input_ids=whole,
+        attention_mask=torch.cat([torch.ones(3, 6, dtype=torch.long), attention], 1),
+        labels=torch.cat([torch.full((3, 6), -100), labels], 1),
+    ).loss
     got = answer_loss(model, {"input_ids": rest, "attention_mask": attention, "labels": labels}, prefix_ids=prefix)
     assert torch.allclose(got, expected, atol=1e-5)
     got.backward()
@@ -186,12 +228,25 @@ def test_answer_loss_with_a_shared_prefix_is_the_loss_on_whole_examples(tiny_bas
 
 
 def test_a_full_prompt_run_with_a_shared_prefix_trains_on_the_rest_and_the_irpem_loads_it(
-        tiny_base, data, settings, registry, tmp_path):
+    tiny_base, data, settings, registry, tmp_path
+):
     from training.sft import SftArguments, run_sft
 
     out = tmp_path / "full"
-    record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), prompt="full",
-                                  shared_prefix=True, max_steps=1, batch_size=2, threads=1), settings, registry)
+    record = run_sft(
+        SftArguments(
+            data=[data / "sft.jsonl"],
+            out=out,
+            base=str(tiny_base),
+            prompt="full",
+            shared_prefix=True,
+            max_steps=1,
+            batch_size=2,
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     irpem = _irpem(tiny_base, out, settings, registry)
     assert irpem.prompt_mode == "full"
     # examples are trained without the prefix the backend prefills once per enabled set
@@ -199,8 +254,9 @@ def test_a_full_prompt_run_with_a_shared_prefix_trains_on_the_rest_and_the_irpem
     registry.validate(irpem.propose(_case().context, 1))
 
 
-def test_a_bf16_sft_run_computes_its_loss_under_autocast_on_padded_batches(tiny_base, data, settings, registry,
-                                                                           tmp_path, monkeypatch):
+def test_a_bf16_sft_run_computes_its_loss_under_autocast_on_padded_batches(
+    tiny_base, data, settings, registry, tmp_path, monkeypatch
+):
     import torch
 
     import training.sft as sft
@@ -210,13 +266,27 @@ def test_a_bf16_sft_run_computes_its_loss_under_autocast_on_padded_batches(tiny_
     own = sft.answer_loss
 
     def watched(model, inputs, num_items_in_batch=None, prefix_ids=None):
-        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-                    and inputs["input_ids"].shape[1] % PAD_TO_MULTIPLE_OF == 0)
+        seen.append(
+            torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16
+            and inputs["input_ids"].shape[1] % PAD_TO_MULTIPLE_OF == 0
+        )
         return own(model, inputs, num_items_in_batch, prefix_ids)
 
     monkeypatch.setattr(sft, "answer_loss", watched)
-    sft.run_sft(sft.SftArguments(data=[data / "sft.jsonl"], out=tmp_path / "bf16", base=str(tiny_base),
-                                 max_steps=2, batch_size=2, precision="bf16", threads=1), settings, registry)
+    sft.run_sft(
+        sft.SftArguments(
+            data=[data / "sft.jsonl"],
+            out=tmp_path / "bf16",
+            base=str(tiny_base),
+            max_steps=2,
+            batch_size=2,
+            precision="bf16",
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     assert seen == [True, True]
 
 
@@ -227,8 +297,21 @@ def test_sft_on_the_last_layers_only_and_dpo_from_the_bare_base(tiny_base, data,
     from training.sft import SftArguments, run_sft
 
     sft = tmp_path / "sft-top"
-    run_sft(SftArguments(data=[data / "sft.jsonl"], out=sft, base=str(tiny_base), max_steps=1, batch_size=2,
-                         lora_layers=1, dialogue_turns=3, precision="fp32", threads=1), settings, registry)
+    run_sft(
+        SftArguments(
+            data=[data / "sft.jsonl"],
+            out=sft,
+            base=str(tiny_base),
+            max_steps=1,
+            batch_size=2,
+            lora_layers=1,
+            dialogue_turns=3,
+            precision="fp32",
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     with safe_open(str(sft / "adapter_model.safetensors"), "pt") as f:
         layers = {k.split(".layers.")[1].split(".")[0] for k in f.keys()}
     assert layers == {"1"}  # the top layer of two
@@ -239,20 +322,44 @@ def test_sft_on_the_last_layers_only_and_dpo_from_the_bare_base(tiny_base, data,
     pairs = pairs_for_case(case, [json.dumps({"intent": "chat", "params": {}, "response": "Hi!"})] * 2, registry)
     write_pairs(tmp_path / "pairs.jsonl", pairs)
     out = tmp_path / "dpo-only"
-    record = run_dpo(DpoArguments(pairs=[tmp_path / "pairs.jsonl"], out=out, base=str(tiny_base), max_steps=1,
-                                  batch_size=1, dialogue_turns=4, sft_weight=1.0, logging_steps=1, threads=1), settings, registry)
+    record = run_dpo(
+        DpoArguments(
+            pairs=[tmp_path / "pairs.jsonl"],
+            out=out,
+            base=str(tiny_base),
+            max_steps=1,
+            batch_size=1,
+            dialogue_turns=4,
+            sft_weight=1.0,
+            logging_steps=1,
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     assert record["sft_adapter"] is None and record["prompt"] == "short" and record["dialogue_turns"] == 4
     # the first step's DPO loss is ln 2 (policy = reference); the RPO term adds the chosen answer's NLL
     assert record["log"][0]["loss"] > 2.0
     irpem = _irpem(tiny_base, out, settings, registry)
     registry.validate(irpem.propose(case.context, case.current_image))
     with pytest.raises(ValueError, match="lora-layers"):
-        run_sft(SftArguments(data=[data / "sft.jsonl"], out=tmp_path / "x", base=str(tiny_base), max_steps=1,
-                             lora_layers=5, threads=1), settings, registry)
+        run_sft(
+            SftArguments(
+                data=[data / "sft.jsonl"],
+                out=tmp_path / "x",
+                base=str(tiny_base),
+                max_steps=1,
+                lora_layers=5,
+                threads=1,
+            ),
+            settings,
+            registry,
+        )
 
 
-def test_shipping_halves_the_weights_and_keeps_what_the_backend_reads(sft_adapter, tiny_base, settings, registry,
-                                                                       tmp_path):
+def test_shipping_halves_the_weights_and_keeps_what_the_backend_reads(
+    sft_adapter, tiny_base, settings, registry, tmp_path
+):
     import torch
     from safetensors.torch import load_file
 
@@ -278,10 +385,22 @@ def test_sft_goes_on_from_an_adapter_over_several_runs(sft_adapter, tiny_base, d
     from training.sft import SftArguments, run_sft
 
     out = tmp_path / "more"
-    record = run_sft(SftArguments(data=[data / "sft.jsonl"], out=out, base=str(tiny_base), max_steps=1,
-                                  batch_size=2, warmup_ratio=0.0, init_adapter=sft_adapter, lora_r=2,
-                                  dialogue_turns=2, threads=1),
-                     settings, registry)
+    record = run_sft(
+        SftArguments(
+            data=[data / "sft.jsonl"],
+            out=out,
+            base=str(tiny_base),
+            max_steps=1,
+            batch_size=2,
+            warmup_ratio=0.0,
+            init_adapter=sft_adapter,
+            lora_r=2,
+            dialogue_turns=2,
+            threads=1,
+        ),
+        settings,
+        registry,
+    )
     assert record["init_adapter"] == str(sft_adapter)
     # it keeps seeing the prompts the adapter learned from, whatever --dialogue-turns says
     assert record["dialogue_turns"] == read_training_config(sft_adapter)["dialogue_turns"] != 2
@@ -294,8 +413,11 @@ def test_sft_goes_on_from_an_adapter_over_several_runs(sft_adapter, tiny_base, d
 
 
 def _case() -> Case:
-    context = [DialogueTurn("user", "draw a fox", []), DialogueTurn("assistant", "Here is a fox.", [1]),
-               DialogueTurn("user", "make it blue", [])]
+    context = [
+        DialogueTurn("user", "draw a fox", []),
+        DialogueTurn("assistant", "Here is a fox.", [1]),
+        DialogueTurn("user", "make it blue", []),
+    ]
     gold = {"intent": "instruct_edit", "params": {"instruction": "make it blue"}, "response": "Done."}
     return Case("d1", 3, context, 1, gold)
 
@@ -305,8 +427,9 @@ def test_ranking_rule_gold_wins_when_no_candidate_is_right(registry):
     wrong_a = {"intent": "chat", "params": {}, "response": "Hi!"}
     wrong_b = {"intent": "text2image", "params": {"prompt": "a blue fox"}, "response": "Ok."}
     pairs = pairs_for_case(case, [json.dumps(wrong_a), json.dumps(wrong_b)], registry)
-    assert [(p.chosen, p.rejected) for p in pairs] == [(case.gold, wrong_a), (case.gold, wrong_b)] or \
-        [(p.chosen, p.rejected) for p in pairs] == [(case.gold, wrong_b), (case.gold, wrong_a)]
+    assert [(p.chosen, p.rejected) for p in pairs] == [(case.gold, wrong_a), (case.gold, wrong_b)] or [
+        (p.chosen, p.rejected) for p in pairs
+    ] == [(case.gold, wrong_b), (case.gold, wrong_a)]
     assert all(p.provenance["rule"] == "gold" and p.provenance["dialogue"] == "d1" for p in pairs)
 
 
@@ -333,12 +456,23 @@ def test_each_intent_switch_pair_gets_its_mirror_image(registry):
     undo = {"intent": "undo", "params": {}, "response": "Undone."}
     revert = {"intent": "revert", "params": {"image": "#1"}, "response": "Back."}
     chat = {"intent": "chat", "params": {}, "response": "Hi."}
-    switch = PreferencePair(PairContext([], 2), undo, revert, "drawnconvos",
-                            {"dialogue": "d100", "turn": 3, "rule": "gold"})
-    same = PreferencePair(PairContext([], 2), revert, {**revert, "params": {"image": "#2"}}, "drawnconvos",
-                          {"dialogue": "d101", "turn": 1, "rule": "ranked"})
-    lonely = PreferencePair(PairContext([], 2), chat, {"intent": "vqa", "params": {"question": "?"},
-                                                       "response": "It is."}, "drawnconvos", {"dialogue": "d102"})
+    switch = PreferencePair(
+        PairContext([], 2), undo, revert, "drawnconvos", {"dialogue": "d100", "turn": 3, "rule": "gold"}
+    )
+    same = PreferencePair(
+        PairContext([], 2),
+        revert,
+        {**revert, "params": {"image": "#2"}},
+        "drawnconvos",
+        {"dialogue": "d101", "turn": 1, "rule": "ranked"},
+    )
+    lonely = PreferencePair(
+        PairContext([], 2),
+        chat,
+        {"intent": "vqa", "params": {"question": "?"}, "response": "It is."},
+        "drawnconvos",
+        {"dialogue": "d102"},
+    )
     pool = [_gold_case(1, "revert", {"image": "#1"}), _gold_case(2, "text2image", {"prompt": "a fox"})]
     # the first answer is the clarify fallback (an unfinished answer), so the turn is not used
     irpem = ScriptedIrpem([{"intent": "clarify", "params": {}, "response": "Say more?"}, undo])
@@ -365,8 +499,13 @@ def test_mirror_pairs_skip_turns_where_the_rival_cannot_run(registry):
             return super().propose(dialogue, current_image, enabled, **kw)
 
     undo = {"intent": "undo", "params": {}, "response": "Undone."}
-    pair = PreferencePair(PairContext([], 1), undo, {"intent": "chat", "params": {}, "response": "Hi"},
-                          "drawnconvos", {"dialogue": "d9", "turn": 1})
+    pair = PreferencePair(
+        PairContext([], 1),
+        undo,
+        {"intent": "chat", "params": {}, "response": "Hi"},
+        "drawnconvos",
+        {"dialogue": "d9", "turn": 1},
+    )
     pool = [_gold_case(1, "chat", image=None), _gold_case(2, "chat")]
     irpem = NoImageYet([undo])
     [mirror], missing = mirror_pairs(irpem, [pair], pool, seed=0)
@@ -390,8 +529,11 @@ def test_pair_turns_are_spread_evenly_over_gold_intents():
         return Case(f"d{i}", 1, [], None, {"intent": intent, "params": {}, "response": ""})
 
     # the split's mix: text2image dominates, remove_object is rare
-    cases = ([case(i, "text2image") for i in range(80)] + [case(100 + i, "remove_background") for i in range(15)]
-             + [case(200 + i, "remove_object") for i in range(5)])
+    cases = (
+        [case(i, "text2image") for i in range(80)]
+        + [case(100 + i, "remove_background") for i in range(15)]
+        + [case(200 + i, "remove_object") for i in range(5)]
+    )
     counts = Counter(c.gold["intent"] for c in balanced_subset(cases, 14, seed=3))
     assert sum(counts.values()) == 14 and sorted(counts.values()) == [4, 5, 5]
     # a rare intent that runs out leaves its share to the others; no case twice
@@ -433,10 +575,13 @@ def test_rival_pairs_prefer_gold_over_the_closest_other_intent(registry):
     far = _gold_case(2, "upscale")
     unfinished = _gold_case(3, "undo")
     irpem = Scored(
-        [{"replace_object": -1.0, "remove_object": -0.5, "chat": -3.0},  # the rival is ahead
-         {"upscale": -0.01, "variation": -9.0},  # 9 nats behind: beyond the margin
-         {"undo": -0.1, "revert": -2.0}],
-        [remove, {"intent": "clarify", "params": {}, "response": "Say more?"}])
+        [
+            {"replace_object": -1.0, "remove_object": -0.5, "chat": -3.0},  # the rival is ahead
+            {"upscale": -0.01, "variation": -9.0},  # 9 nats behind: beyond the margin
+            {"undo": -0.1, "revert": -2.0},
+        ],
+        [remove, {"intent": "clarify", "params": {}, "response": "Say more?"}],
+    )
     pairs, skipped = rival_pairs(irpem, [close, far, unfinished], margin=4.0, seed=0)
     [pair] = pairs
     assert pair.chosen == close.gold and pair.rejected == remove
@@ -455,12 +600,14 @@ def test_balance_rivals_rejects_no_intent_more_often_than_it_is_chosen():
         return _pair(_gold_case(i, chosen), answer(chosen), answer(rejected), rule="rival", margin=margin)
 
     paper = _pair(_gold_case(0, "undo"), answer("undo"), answer("img2img"), rule="gold")
-    pairs = [paper,
-             rival(1, "style_anime", "img2img", 3.0),
-             rival(2, "style_anime", "img2img", 1.0),
-             rival(3, "style_anime", "img2img", 2.0),
-             rival(4, "img2img", "style_anime", 4.0),
-             rival(5, "img2img", "variation", 0.5)]  # variation is never chosen: dropped
+    pairs = [
+        paper,
+        rival(1, "style_anime", "img2img", 3.0),
+        rival(2, "style_anime", "img2img", 1.0),
+        rival(3, "style_anime", "img2img", 2.0),
+        rival(4, "img2img", "style_anime", 4.0),
+        rival(5, "img2img", "variation", 0.5),
+    ]  # variation is never chosen: dropped
     kept = balance_rivals(pairs)
     assert kept[0] is paper  # the paper's rule is not a rival pair: kept, and not counted
     # img2img is chosen twice: only its two closest rejections stay
@@ -472,8 +619,7 @@ def test_make_pairs_adds_rival_pairs_and_balances_them_on_request(registry, data
         chat = [{"intent": "chat", "params": {}, "response": f"r{i}"} for i in range(8)]
         variation = [{"intent": "variation", "params": {}, "response": "Another take."}] * 4
         irpem = Scored({"variation": 0.0, "chat": -0.5}, chat + variation)  # variation leads everywhere
-        return make_pairs(irpem, registry, [data / "rlhf.jsonl"], limit=4, seed=1, rival=50.0,
-                          rival_balance=balance)
+        return make_pairs(irpem, registry, [data / "rlhf.jsonl"], limit=4, seed=1, rival=50.0, rival_balance=balance)
 
     pairs, counts = run(balance=False)
     rivals = [p for p in pairs if p.provenance["rule"] == "rival"]

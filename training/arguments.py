@@ -33,18 +33,31 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if kind is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=f.default, help=help_text)
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
+            )
             continue
         if typing.get_origin(kind) is list:
-            parser.add_argument(flag, dest=f.name, nargs="+", type=typing.get_args(kind)[0],
-                                required=required, help=help_text,
-                                default=None if required else f.default_factory())
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                nargs="+",
+                type=typing.get_args(kind)[0],
+                required=required,
+                help=help_text,
+                default=None if required else f.default_factory(),
+            )
             continue
         choices = list(typing.get_args(kind)) if typing.get_origin(kind) is typing.Literal else None
-        parser.add_argument(flag, dest=f.name, type=str if choices else kind, choices=choices,
-                            required=required, default=None if required else f.default,
-                            help=help_text + ("" if required else f" (default: {f.default})"))
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            type=str if choices else kind,
+            choices=choices,
+            required=required,
+            default=None if required else f.default,
+            help=help_text + ("" if required else f" (default: {f.default})"),
+        )
 
 
 def trainer_kwargs(args: Any, model: Any) -> dict[str, Any]:

@@ -67,10 +67,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--dialogues", type=int, default=10_000, help="number of dialogues (default 10000)")
     data.add_argument("--seed", type=int, default=0, help="same seed, same files")
     data.add_argument("--config", help="config file (its enabled pipelines are the catalog)")
-    data.add_argument("--paraphrase-model", help="a chat LM that rewrites SFT/RLHF user turns: 'smollm2', "
-                      "a hub id or a local path (default: no paraphrase pass)")
-    data.add_argument("--paraphrase-share", type=float, default=0.3,
-                      help="share of SFT/RLHF user turns offered to the paraphraser (default 0.3)")
+    data.add_argument(
+        "--paraphrase-model",
+        help="a chat LM that rewrites SFT/RLHF user turns: 'smollm2', "
+        "a hub id or a local path (default: no paraphrase pass)",
+    )
+    data.add_argument(
+        "--paraphrase-share",
+        type=float,
+        default=0.3,
+        help="share of SFT/RLHF user turns offered to the paraphraser (default 0.3)",
+    )
     data.set_defaults(func=cmd_data)
 
     sft = tsub.add_parser("sft", help="LoRA supervised fine-tuning on dialogue files", options=_sft_arguments)
@@ -82,17 +89,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("--out", type=Path, required=True, help="pairs JSONL to write")
     pairs.add_argument("--limit", type=int, help="use a random sample of this many assistant turns")
     pairs.add_argument("--seed", type=int, default=0, help="seed of the sample and of sampling")
-    pairs.add_argument("--balance", action=argparse.BooleanOptionalAction, default=True,
-                       help="spread the --limit sample evenly over gold intents (default: on)")
-    pairs.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=False,
-                       help="answer each 'intent A over B' pair with a 'B over A' pair from a turn "
-                            "whose gold is B: DPO then shifts fewer intents wholesale (default: off)")
-    pairs.add_argument("--rival", type=float, metavar="NATS",
-                       help="also prefer the gold answer over one held to the intent the model scores "
-                            "next, on turns where that rival is within NATS of the gold intent")
-    pairs.add_argument("--rival-balance", action=argparse.BooleanOptionalAction, default=False,
-                       help="keep the closest rival pairs such that no intent is rejected more often "
-                            "than they choose it (default: off)")
+    pairs.add_argument(
+        "--balance",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="spread the --limit sample evenly over gold intents (default: on)",
+    )
+    pairs.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="answer each 'intent A over B' pair with a 'B over A' pair from a turn "
+        "whose gold is B: DPO then shifts fewer intents wholesale (default: off)",
+    )
+    pairs.add_argument(
+        "--rival",
+        type=float,
+        metavar="NATS",
+        help="also prefer the gold answer over one held to the intent the model scores "
+        "next, on turns where that rival is within NATS of the gold intent",
+    )
+    pairs.add_argument(
+        "--rival-balance",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep the closest rival pairs such that no intent is rejected more often "
+        "than they choose it (default: off)",
+    )
     pairs.add_argument("--config", help="config file")
     pairs.set_defaults(func=cmd_pairs)
 
@@ -126,10 +149,27 @@ def cmd_data(args: argparse.Namespace) -> int:
         from training.drawnconvos.paraphrase import Paraphraser
 
         paraphraser = Paraphraser(resolve_base(IrpemSettings(base=args.paraphrase_model), settings.data_dir))
-    stats = generate(Registry.from_settings(settings), args.out, args.dialogues, args.seed,
-                     paraphraser=paraphraser, paraphrase_share=args.paraphrase_share)
-    summary = {k: stats[k] for k in ("dialogues", "rounds_share", "intents", "intents_without_template",
-                                     "distinct_2", "paraphrase", "seconds") if k in stats}
+    stats = generate(
+        Registry.from_settings(settings),
+        args.out,
+        args.dialogues,
+        args.seed,
+        paraphraser=paraphraser,
+        paraphrase_share=args.paraphrase_share,
+    )
+    summary = {
+        k: stats[k]
+        for k in (
+            "dialogues",
+            "rounds_share",
+            "intents",
+            "intents_without_template",
+            "distinct_2",
+            "paraphrase",
+            "seconds",
+        )
+        if k in stats
+    }
     print(json.dumps(summary, indent=2))
     print(f"written: {', '.join(str(args.out / f) for f in ('sft.jsonl', 'rlhf.jsonl', 'test.jsonl', 'stats.json'))}")
     return 0
@@ -153,9 +193,17 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     settings.irpem.adapter = str(args.adapter)
     registry = Registry.from_settings(settings)
-    pairs, counts = make_pairs(load_irpem(settings, registry), registry, args.data, limit=args.limit,
-                               seed=args.seed, balanced=args.balance, mirror=args.mirror,
-                               rival=args.rival, rival_balance=args.rival_balance)
+    pairs, counts = make_pairs(
+        load_irpem(settings, registry),
+        registry,
+        args.data,
+        limit=args.limit,
+        seed=args.seed,
+        balanced=args.balance,
+        mirror=args.mirror,
+        rival=args.rival,
+        rival_balance=args.rival_balance,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_pairs(args.out, pairs)
     print(json.dumps({"pairs": len(pairs), **counts}))

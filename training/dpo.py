@@ -28,14 +28,21 @@ from training.model import library_versions, load_base
 class DpoArguments(LoraArguments):
     pairs: list[Path] = field(metadata={"help": "preference-pair JSONL files"})
     out: Path = field(metadata={"help": "folder for the DPO adapter"})
-    sft_adapter: Path | None = field(default=None, metadata={
-        "help": "the SFT adapter to start from and stay close to; none: a new LoRA on the bare base "
-                "(the ablation's 'DPO only'), shaped by the --lora-* options"})
+    sft_adapter: Path | None = field(
+        default=None,
+        metadata={
+            "help": "the SFT adapter to start from and stay close to; none: a new LoRA on the bare base "
+            "(the ablation's 'DPO only'), shaped by the --lora-* options"
+        },
+    )
     base: str | None = field(default=None, metadata={"help": "without --sft-adapter: the base; default: [irpem] base"})
-    prompt: Literal["short", "full"] = field(default="short", metadata={
-        "help": "without --sft-adapter: the prompt mode (with one, the adapter's mode is used)"})
-    dialogue_turns: int | None = field(default=None, metadata={
-        "help": "without --sft-adapter: turns shown; default: [irpem] dialogue_turns"})
+    prompt: Literal["short", "full"] = field(
+        default="short",
+        metadata={"help": "without --sft-adapter: the prompt mode (with one, the adapter's mode is used)"},
+    )
+    dialogue_turns: int | None = field(
+        default=None, metadata={"help": "without --sft-adapter: turns shown; default: [irpem] dialogue_turns"}
+    )
     epochs: float = field(default=1.0, metadata={"help": "passes over the pairs"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs decide)"})
     max_pairs: int | None = field(default=None, metadata={"help": "use only N pairs (a seeded sample)"})
@@ -43,14 +50,20 @@ class DpoArguments(LoraArguments):
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate"})
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far from the reference the policy may move"})
-    sft_weight: float = field(default=0.0, metadata={
-        "help": "weight of an added NLL loss on the chosen answer (RPO); chosen answers are often gold, "
-                "and the term keeps DPO from lowering their likelihood along with the rejected one's"})
+    sft_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of an added NLL loss on the chosen answer (RPO); chosen answers are often gold, "
+            "and the term keeps DPO from lowering their likelihood along with the rejected one's"
+        },
+    )
     max_length: int = field(default=1024, metadata={"help": "longest prompt + answer in tokens"})
     seed: int = field(default=0, metadata={"help": "seed of shuffling and dropout"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
     logging_steps: int = field(default=10, metadata={"help": "log loss every N steps"})
-    config: str | None = field(default=None, metadata={"help": "config file (default: config.toml or $DIALOGDRAW_CONFIG)"})
+    config: str | None = field(
+        default=None, metadata={"help": "config file (default: config.toml or $DIALOGDRAW_CONFIG)"}
+    )
 
 
 def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> dict[str, Any]:
@@ -79,11 +92,18 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
     rows = []
     for p in pairs:
         ctx = p.context
-        rows.append({"prompt": builder.prompt_text(ctx.dialogue, ctx.current_image, ctx.enabled),
-                     "chosen": builder.answer_text(p.chosen) + tokenizer.eos_token,
-                     "rejected": builder.answer_text(p.rejected) + tokenizer.eos_token})
-    lengths = [len(builder.prompt_ids(p.context.dialogue, p.context.current_image, p.context.enabled))
-               + max(len(builder.answer_ids(p.chosen)), len(builder.answer_ids(p.rejected))) for p in pairs]
+        rows.append(
+            {
+                "prompt": builder.prompt_text(ctx.dialogue, ctx.current_image, ctx.enabled),
+                "chosen": builder.answer_text(p.chosen) + tokenizer.eos_token,
+                "rejected": builder.answer_text(p.rejected) + tokenizer.eos_token,
+            }
+        )
+    lengths = [
+        len(builder.prompt_ids(p.context.dialogue, p.context.current_image, p.context.enabled))
+        + max(len(builder.answer_ids(p.chosen)), len(builder.answer_ids(p.rejected)))
+        for p in pairs
+    ]
     sources: dict[str, int] = {}
     for p in pairs:
         sources[p.source] = sources.get(p.source, 0) + 1
@@ -98,8 +118,14 @@ def run_dpo(args: DpoArguments, settings: Any = None, registry: Any = None) -> d
 
     timer = StepTimer()
     started = time.perf_counter()
-    trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, peft_config=peft_config, callbacks=[timer])
+    trainer = DPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[timer],
+    )
     result = trainer.train()
     # only the trained adapter: trl's frozen "ref" copy is the SFT adapter, already on disk
     trainer.model.save_pretrained(str(args.out), selected_adapters=["default"])

@@ -21,13 +21,19 @@ from engine.irpem.adapter import read_training_config
 class LoraArguments:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
-    lora_dropout: float = field(default=0.0, metadata={
-        "help": "LoRA dropout (costs ~10% of a CPU step; runs here stay under an epoch)"})
-    target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules ('all-linear' or comma list)"})
-    lora_layers: int | None = field(default=None, metadata={
-        "help": "LoRA on the last N decoder layers only (no backward pass below them); default: all"})
-    precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
-        "help": "'auto': bfloat16 autocast where the hardware has bf16 units, else float32"})
+    lora_dropout: float = field(
+        default=0.0, metadata={"help": "LoRA dropout (costs ~10% of a CPU step; runs here stay under an epoch)"}
+    )
+    target_modules: str = field(
+        default="all-linear", metadata={"help": "peft target_modules ('all-linear' or comma list)"}
+    )
+    lora_layers: int | None = field(
+        default=None,
+        metadata={"help": "LoRA on the last N decoder layers only (no backward pass below them); default: all"},
+    )
+    precision: Literal["auto", "bf16", "fp32"] = field(
+        default="auto", metadata={"help": "'auto': bfloat16 autocast where the hardware has bf16 units, else float32"}
+    )
 
 
 def bf16_supported() -> bool:
@@ -49,16 +55,22 @@ def _linear_names(model: Any) -> list[str]:
     spelled out because peft's ``layers_to_transform`` needs an explicit list."""
     import torch
 
-    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-             if isinstance(module, torch.nn.Linear) and ".layers." in name}
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".layers." in name
+    }
     return sorted(names)
 
 
 def lora_config(args: LoraArguments, model: Any) -> Any:
     from peft import LoraConfig
 
-    targets: Any = args.target_modules if args.target_modules == "all-linear" else [
-        m.strip() for m in args.target_modules.split(",") if m.strip()]
+    targets: Any = (
+        args.target_modules
+        if args.target_modules == "all-linear"
+        else [m.strip() for m in args.target_modules.split(",") if m.strip()]
+    )
     layers = None
     if args.lora_layers:
         total = model.config.num_hidden_layers
@@ -67,8 +79,14 @@ def lora_config(args: LoraArguments, model: Any) -> Any:
         layers = list(range(total - args.lora_layers, total))
         if targets == "all-linear":
             targets = _linear_names(model)
-    return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                      target_modules=targets, layers_to_transform=layers, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=targets,
+        layers_to_transform=layers,
+        task_type="CAUSAL_LM",
+    )
 
 
 class RunShape(NamedTuple):
@@ -85,10 +103,12 @@ def run_shape(start: Path | None, args: Any, settings: Any) -> RunShape:
     if start is not None and not (start / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no peft adapter in {start}")
     trained = read_training_config(start)
-    return RunShape(trained.get("base") or args.base or settings.irpem.base,
-                    trained.get("prompt") or args.prompt,
-                    trained.get("dialogue_turns") or args.dialogue_turns or settings.irpem.dialogue_turns,
-                    trained)
+    return RunShape(
+        trained.get("base") or args.base or settings.irpem.base,
+        trained.get("prompt") or args.prompt,
+        trained.get("dialogue_turns") or args.dialogue_turns or settings.irpem.dialogue_turns,
+        trained,
+    )
 
 
 def start_adapter(model: Any, args: LoraArguments, start: Path | None) -> tuple[Any, Any]:

@@ -57,13 +57,14 @@ if TYPE_CHECKING:
 RIGHT = 0.999  # a candidate is right when its intent is and its parameter score is ~1
 
 
-def candidate_score(raw: str, case: Case, registry: "Registry") -> float:
+def candidate_score(raw: str, case: Case, registry: Registry) -> float:
     """0 for a wrong intent, else 1 + the parameter score (so in [1, 2])."""
     intent, _ = parse_output(raw)
     if intent != case.gold["intent"]:
         return 0.0
-    return 1.0 + parameter_score(raw, case.gold, case.negatives, current_image=case.current_image,
-                                 registry=registry).total
+    return (
+        1.0 + parameter_score(raw, case.gold, case.negatives, current_image=case.current_image, registry=registry).total
+    )
 
 
 def _as_output(raw: str) -> dict[str, Any]:
@@ -73,17 +74,22 @@ def _as_output(raw: str) -> dict[str, Any]:
 
 def _pair(case: Case, chosen: dict[str, Any], rejected: dict[str, Any], **provenance: Any) -> PreferencePair:
     """A DrawnConvos pair on ``case``'s context, its provenance naming the turn."""
-    return PreferencePair(PairContext(list(case.context), case.current_image, None), chosen, rejected,
-                          "drawnconvos", {"dialogue": case.dialogue_id, "turn": case.turn_index, **provenance})
+    return PreferencePair(
+        PairContext(list(case.context), case.current_image, None),
+        chosen,
+        rejected,
+        "drawnconvos",
+        {"dialogue": case.dialogue_id, "turn": case.turn_index, **provenance},
+    )
 
 
-def pairs_for_case(case: Case, candidates: list[str], registry: "Registry") -> list[PreferencePair]:
-    scored = sorted(((candidate_score(c, case, registry), c) for c in dict.fromkeys(candidates)),
-                    key=lambda sc: sc[0], reverse=True)
+def pairs_for_case(case: Case, candidates: list[str], registry: Registry) -> list[PreferencePair]:
+    scored = sorted(
+        ((candidate_score(c, case, registry), c) for c in dict.fromkeys(candidates)), key=lambda sc: sc[0], reverse=True
+    )
     best_score, best = scored[0]
     if best_score < 1 + RIGHT:  # no candidate is right: gold against each of them
-        return [_pair(case, case.gold, _as_output(c), rule="gold")
-                for _, c in scored if _as_output(c) != case.gold]
+        return [_pair(case, case.gold, _as_output(c), rule="gold") for _, c in scored if _as_output(c) != case.gold]
     worse = [(s, c) for s, c in scored[1:] if s < best_score]
     return [_pair(case, _as_output(best), _as_output(c), rule="ranked") for _, c in worse[:1]]
 
@@ -110,8 +116,9 @@ def _case_key(case: Case) -> tuple[str, int]:
     return case.dialogue_id, case.turn_index
 
 
-def mirror_pairs(irpem: Irpem, pairs: list[PreferencePair], pool: list[Case], *,
-                 seed: int = 0) -> tuple[list[PreferencePair], int]:
+def mirror_pairs(
+    irpem: Irpem, pairs: list[PreferencePair], pool: list[Case], *, seed: int = 0
+) -> tuple[list[PreferencePair], int]:
     """One mirror pair for every pair whose chosen and rejected intents differ (A over B):
     a ``pool`` turn whose gold intent is B, its gold answer chosen over a sampled answer
     held to intent A. Each pool turn is used once; a pair whose B has no pool turn left on
@@ -129,15 +136,21 @@ def mirror_pairs(irpem: Irpem, pairs: list[PreferencePair], pool: list[Case], *,
         queue = by_intent[b]
         for j, case in enumerate(queue):
             try:
-                raw = irpem.propose(case.context, case.current_image, sample=True,
-                                    seed=seed * 100_003 + 50_000 + i, only=a)
+                raw = irpem.propose(
+                    case.context, case.current_image, sample=True, seed=seed * 100_003 + 50_000 + i, only=a
+                )
             except IntentError:  # A cannot run in this turn (no image yet): try another
                 continue
             if parse_output(raw)[0] != a:  # the clarify fallback of an unfinished answer
                 continue
             del queue[j]
-            mirror = _pair(case, case.gold, _as_output(raw), rule="mirror",
-                           mirrors={k: pair.provenance.get(k) for k in ("dialogue", "turn")})
+            mirror = _pair(
+                case,
+                case.gold,
+                _as_output(raw),
+                rule="mirror",
+                mirrors={k: pair.provenance.get(k) for k in ("dialogue", "turn")},
+            )
             break
         if mirror is None:
             missing += 1
@@ -146,8 +159,9 @@ def mirror_pairs(irpem: Irpem, pairs: list[PreferencePair], pool: list[Case], *,
     return mirrors, missing
 
 
-def rival_pairs(irpem: ScoringIrpem, cases: list[Case], *, margin: float,
-                seed: int = 0) -> tuple[list[PreferencePair], int]:
+def rival_pairs(
+    irpem: ScoringIrpem, cases: list[Case], *, margin: float, seed: int = 0
+) -> tuple[list[PreferencePair], int]:
     """On each turn, the gold answer chosen over an answer held to its rival: the other
     intent that IRPEM(SFT) scores highest there (``intent_scores``), when that rival is
     within ``margin`` nats of the gold intent or above it. Returns the pairs and how many
@@ -165,8 +179,7 @@ def rival_pairs(irpem: ScoringIrpem, cases: list[Case], *, margin: float,
             far += 1
             continue
         rival = rivals[0][1]
-        raw = irpem.propose(case.context, case.current_image, sample=True,
-                            seed=seed * 100_003 + 70_000 + i, only=rival)
+        raw = irpem.propose(case.context, case.current_image, sample=True, seed=seed * 100_003 + 70_000 + i, only=rival)
         if parse_output(raw)[0] != rival:  # the clarify fallback of an unfinished answer
             far += 1
             continue
@@ -182,8 +195,7 @@ def balance_rivals(pairs: list[PreferencePair]) -> list[PreferencePair]:
     and all 362 rival pairs turned 7 img2img TEST turns into style_* (ISA 0.933 -> 0.900);
     with the rival pairs balanced (239 kept) img2img stayed, 10 turns broke and 7 were fixed
     (0.923). bench/results/irpem_dpo_rival/ has the runs."""
-    rivals = sorted((p for p in pairs if p.provenance.get("rule") == "rival"),
-                    key=lambda p: p.provenance["margin"])
+    rivals = sorted((p for p in pairs if p.provenance.get("rule") == "rival"), key=lambda p: p.provenance["margin"])
     chosen = Counter(p.chosen["intent"] for p in rivals)
     rejected: Counter[str] = Counter()
     kept = []
@@ -194,10 +206,18 @@ def balance_rivals(pairs: list[PreferencePair]) -> list[PreferencePair]:
     return [p for p in pairs if p.provenance.get("rule") != "rival"] + kept
 
 
-def make_pairs(irpem: Irpem, registry: "Registry", data: list[Path], *, limit: int | None = None,
-               seed: int = 0, balanced: bool = True, mirror: bool = False,
-               rival: float | None = None, rival_balance: bool = False,
-               ) -> tuple[list[PreferencePair], dict[str, int]]:
+def make_pairs(
+    irpem: Irpem,
+    registry: Registry,
+    data: list[Path],
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    balanced: bool = True,
+    mirror: bool = False,
+    rival: float | None = None,
+    rival_balance: bool = False,
+) -> tuple[list[PreferencePair], dict[str, int]]:
     """Pairs for (a ``limit``-sized sample of) the assistant turns of ``data``; the sample is
     spread evenly over gold intents unless ``balanced`` is off. With ``mirror``, every
     intent-switch pair gets its mirror image from the turns left out of the sample. With
@@ -229,7 +249,8 @@ def make_pairs(irpem: Irpem, registry: "Registry", data: list[Path], *, limit: i
     if mirror:
         used = {_case_key(c) for c in cases}
         mirrors, counts["unmirrored"] = mirror_pairs(
-            irpem, pairs, [c for c in everything if _case_key(c) not in used], seed=seed)
+            irpem, pairs, [c for c in everything if _case_key(c) not in used], seed=seed
+        )
         counts["mirror"] = len(mirrors)
         pairs = dedupe(pairs + mirrors)
     return pairs, counts

@@ -29,31 +29,46 @@ class SftArguments(LoraArguments):
     data: list[Path] = field(metadata={"help": "dialogue JSONL files (DrawnConvos sft.jsonl)"})
     out: Path = field(metadata={"help": "folder for the LoRA adapter"})
     base: str | None = field(default=None, metadata={"help": "IRPEM base; default: [irpem] base of the config"})
-    prompt: Literal["short", "full"] = field(default="short", metadata={"help": "prompt mode trained (and used at inference)"})
+    prompt: Literal["short", "full"] = field(
+        default="short", metadata={"help": "prompt mode trained (and used at inference)"}
+    )
     max_dialogues: int | None = field(default=None, metadata={"help": "use only the first N dialogues"})
-    init_adapter: Path | None = field(default=None, metadata={
-        "help": "continue training this SFT adapter, so a CPU budget can be spread over several runs; its "
-                "LoRA shape, base, prompt mode and dialogue turns win over the options here"})
+    init_adapter: Path | None = field(
+        default=None,
+        metadata={
+            "help": "continue training this SFT adapter, so a CPU budget can be spread over several runs; its "
+            "LoRA shape, base, prompt mode and dialogue turns win over the options here"
+        },
+    )
     epochs: float = field(default=1.0, metadata={"help": "passes over the data"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs decide)"})
     batch_size: int = field(default=8, metadata={"help": "examples per step"})
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate"})
     warmup_ratio: float = field(default=0.03, metadata={"help": "share of steps of linear warm-up"})
-    shared_prefix: bool = field(default=False, metadata={
-        "help": "run the system prefix once per step without gradient and let the batch attend to its KV "
-                "(as inference does), instead of in every example: what makes the long 'full' prompt "
-                "affordable on a CPU"})
+    shared_prefix: bool = field(
+        default=False,
+        metadata={
+            "help": "run the system prefix once per step without gradient and let the batch attend to its KV "
+            "(as inference does), instead of in every example: what makes the long 'full' prompt "
+            "affordable on a CPU"
+        },
+    )
     max_length: int = field(default=1024, metadata={"help": "longest example in tokens (longer ones are dropped)"})
-    dialogue_turns: int | None = field(default=None, metadata={"help": "turns shown to the model; default: [irpem] dialogue_turns"})
+    dialogue_turns: int | None = field(
+        default=None, metadata={"help": "turns shown to the model; default: [irpem] dialogue_turns"}
+    )
     seed: int = field(default=0, metadata={"help": "seed of shuffling, LoRA init and dropout"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
     logging_steps: int = field(default=10, metadata={"help": "log loss every N steps"})
-    config: str | None = field(default=None, metadata={"help": "config file (default: config.toml or $DIALOGDRAW_CONFIG)"})
+    config: str | None = field(
+        default=None, metadata={"help": "config file (default: config.toml or $DIALOGDRAW_CONFIG)"}
+    )
 
 
-def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None,
-                prefix_ids: list[int] | None = None) -> Any:
+def answer_loss(
+    model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None, prefix_ids: list[int] | None = None
+) -> Any:
     """Token-mean cross-entropy of the labelled (answer) positions, with the LM head applied
     to those positions only.
 
@@ -78,8 +93,9 @@ def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = No
         if attention is None:
             attention = torch.ones_like(inputs["input_ids"])
         attention = torch.cat([attention.new_ones(attention.shape[0], len(prefix_ids)), attention], dim=1)
-    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=attention, past_key_values=cache,
-                      use_cache=cache is not None).last_hidden_state
+    hidden = backbone(
+        input_ids=inputs["input_ids"], attention_mask=attention, past_key_values=cache, use_cache=cache is not None
+    ).last_hidden_state
     labels = inputs["labels"][:, 1:]
     mask = labels != -100
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][mask]).float()
@@ -94,8 +110,7 @@ def _prefix_cache(backbone: Any, prefix_ids: list[int], batch_ids: Any) -> Any:
 
     cache = DynamicCache(config=backbone.config)
     with torch.no_grad():
-        backbone(input_ids=torch.tensor([prefix_ids], device=batch_ids.device), past_key_values=cache,
-                 use_cache=True)
+        backbone(input_ids=torch.tensor([prefix_ids], device=batch_ids.device), past_key_values=cache, use_cache=True)
     cache.batch_repeat_interleave(batch_ids.shape[0])
     return cache
 
@@ -144,9 +159,11 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     random.Random(args.seed).shuffle(examples)
     lengths = [len(e["input_ids"]) for e in examples]
     answer_lengths = [sum(e["completion_mask"]) for e in examples]
-    print(f"{len(examples)} examples ({len(too_long)} longer than {args.max_length} dropped) "
-          f"built in {time.perf_counter() - started:.1f} s; tokens/example {length_summary(lengths)}"
-          + (f" after a shared prefix of {len(prefix)}" if prefix else ""))
+    print(
+        f"{len(examples)} examples ({len(too_long)} longer than {args.max_length} dropped) "
+        f"built in {time.perf_counter() - started:.1f} s; tokens/example {length_summary(lengths)}"
+        + (f" after a shared prefix of {len(prefix)}" if prefix else "")
+    )
     dataset = Dataset.from_list([{k: e[k] for k in ("input_ids", "completion_mask")} for e in examples])
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -161,8 +178,14 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
     from training.timing import StepTimer  # imports transformers' Trainer: not for --help
 
     timer = StepTimer()
-    trainer = answer_only_trainer(prefix)(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=[timer])
+    trainer = answer_only_trainer(prefix)(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[timer],
+    )
     result = trainer.train()
     trainer.model.save_pretrained(str(args.out))
     shutil.rmtree(args.out / "checkpoints", ignore_errors=True)  # save_strategy "no": nothing in it
@@ -193,7 +216,10 @@ def run_sft(args: SftArguments, settings: Any = None, registry: Any = None) -> d
 
 
 def _without_prefix(example: dict[str, Any], prefix: list[int]) -> dict[str, Any]:
-    if example["input_ids"][:len(prefix)] != prefix:
+    if example["input_ids"][: len(prefix)] != prefix:
         raise ValueError("an example does not start with the shared system prefix")
-    return {**example, "input_ids": example["input_ids"][len(prefix):],
-            "completion_mask": example["completion_mask"][len(prefix):]}
+    return {
+        **example,
+        "input_ids": example["input_ids"][len(prefix) :],
+        "completion_mask": example["completion_mask"][len(prefix) :],
+    }

@@ -25,6 +25,10 @@ class StepTimer(TrainerCallback):
             return {}
         # the first step pays one-off costs (allocations, thread pools); report it apart
         rest = self.seconds[1:] or self.seconds
-        return {"steps": len(self.seconds), "first": round(self.seconds[0], 3),
-                "mean": round(statistics.fmean(rest), 3), "median": round(statistics.median(rest), 3),
-                "total": round(sum(self.seconds), 1)}
+        return {
+            "steps": len(self.seconds),
+            "first": round(self.seconds[0], 3),
+            "mean": round(statistics.fmean(rest), 3),
+            "median": round(statistics.median(rest), 3),
+            "total": round(sum(self.seconds), 1),
+        }

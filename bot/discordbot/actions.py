@@ -38,7 +38,9 @@ class Actions:
             await self.conversation.vote(turn_id, str(interaction.user.id), up=kind == "up")
         except Refusal as err:
             return await ephemeral(interaction, str(err))
-        await ephemeral(interaction, "Thanks — noted 👍" if kind == "up" else "Thanks — noted 👎. Tell me what to change.")
+        await ephemeral(
+            interaction, "Thanks — noted 👍" if kind == "up" else "Thanks — noted 👎. Tell me what to change."
+        )
 
     async def choose(self, interaction: discord.Interaction, turn_id: int, choice: str) -> None:
         user = str(interaction.user.id)

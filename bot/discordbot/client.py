@@ -30,8 +30,11 @@ def intents() -> discord.Intents:
 class DialogDrawBot(commands.Bot):
     def __init__(self, app: App, *, sync_commands: bool = True, **options: Any) -> None:
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents(), help_command=None,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True), **options,
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **options,
         )
         self.app = app
         self.sync_commands = sync_commands

@@ -123,8 +123,11 @@ class TurnRunner:
         """The final message's content, files and buttons."""
         if outcome.status != "done":
             text = outcome.error or ("✖ Cancelled." if outcome.status == "cancelled" else "That request failed.")
-            return {"content": clip(f"⚠️ {text}" if outcome.status == "failed" else text), "view": None,
-                    "attachments": []}
+            return {
+                "content": clip(f"⚠️ {text}" if outcome.status == "failed" else text),
+                "view": None,
+                "attachments": [],
+            }
         turn_id = outcome.turn_id
         if len(outcome.candidates) >= 2:
             lines = ["Two takes — which is closer to what you meant?"]
@@ -138,7 +141,7 @@ class TurnRunner:
         text = outcome.reply or ""
         if outcome.images:
             numbers = ", ".join(f"#{img.number}" for img in outcome.images)
-            text = f"{text}\n-# image {numbers} — say \"go back to #{outcome.images[0].number}\" to return to it"
+            text = f'{text}\n-# image {numbers} — say "go back to #{outcome.images[0].number}" to return to it'
         elif outcome.current_image is not None and (outcome.intent or {}).get("intent") in ("undo", "revert"):
             text = f"{text}\n-# current image: #{outcome.current_image}"
         view = views.result_view(turn_id, outcome.actions)
@@ -149,5 +152,7 @@ class TurnRunner:
         files = []
         for img in images:
             data, ext = await asyncio.to_thread(fit_for_upload, img.path, limit)
-            files.append(discord.File(io.BytesIO(data), filename=f"{prefix}{'-' if prefix else ''}image-{img.number}.{ext}"))
+            files.append(
+                discord.File(io.BytesIO(data), filename=f"{prefix}{'-' if prefix else ''}image-{img.number}.{ext}")
+            )
         return files

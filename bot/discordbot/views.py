@@ -20,16 +20,19 @@ if TYPE_CHECKING:
 CORRECTION_MODAL = "dd:correct:"  # + turn id; handled by FeedbackCog.on_interaction
 
 
-def _bot(interaction: discord.Interaction) -> "DialogDrawBot":
+def _bot(interaction: discord.Interaction) -> DialogDrawBot:
     return interaction.client  # type: ignore[return-value]
 
 
 class VoteButton(DynamicItem[Button], template=r"dd:vote:(?P<kind>up|down):(?P<turn>\d+)"):
     def __init__(self, kind: str, turn_id: int) -> None:
-        super().__init__(Button(
-            style=ButtonStyle.secondary, emoji="👍" if kind == "up" else "👎",
-            custom_id=f"dd:vote:{kind}:{turn_id}",
-        ))
+        super().__init__(
+            Button(
+                style=ButtonStyle.secondary,
+                emoji="👍" if kind == "up" else "👎",
+                custom_id=f"dd:vote:{kind}:{turn_id}",
+            )
+        )
         self.kind, self.turn_id = kind, turn_id
 
     @classmethod
@@ -53,9 +56,9 @@ class ActionButton(DynamicItem[Button], template=r"dd:(?P<action>reroll|undo|ups
 
     def __init__(self, action: str, turn_id: int) -> None:
         emoji, label = ACTION_LOOK[action]
-        super().__init__(Button(
-            style=ButtonStyle.secondary, emoji=emoji, label=label, custom_id=f"dd:{action}:{turn_id}"
-        ))
+        super().__init__(
+            Button(style=ButtonStyle.secondary, emoji=emoji, label=label, custom_id=f"dd:{action}:{turn_id}")
+        )
         self.action, self.turn_id = action, turn_id
 
     @classmethod
@@ -92,8 +95,11 @@ class CancelButton(DynamicItem[Button], template=r"dd:cancel:(?P<job>\d+)"):
         await _bot(interaction).actions.cancel(interaction, self.job_id)
 
 
-CHOICE_LOOK = {"a": ("A is better", ButtonStyle.primary), "b": ("B is better", ButtonStyle.primary),
-               "neither": ("Neither", ButtonStyle.secondary)}
+CHOICE_LOOK = {
+    "a": ("A is better", ButtonStyle.primary),
+    "b": ("B is better", ButtonStyle.primary),
+    "neither": ("Neither", ButtonStyle.secondary),
+}
 
 
 class ChoiceButton(DynamicItem[Button], template=r"dd:ab:(?P<choice>a|b|neither):(?P<turn>\d+)"):
@@ -149,12 +155,18 @@ class CorrectionModal(discord.ui.Modal):
     def __init__(self, turn_id: int, intent: str, text: str, choices: list[str]) -> None:
         super().__init__(title="What did you mean?", custom_id=f"{CORRECTION_MODAL}{turn_id}", timeout=None)
         self.intent = discord.ui.TextInput(
-            label="What should I have done?", custom_id="intent", default=intent, max_length=40,
+            label="What should I have done?",
+            custom_id="intent",
+            default=intent,
+            max_length=40,
             placeholder=", ".join(choices)[:100],
         )
         self.text = discord.ui.TextInput(
-            label="Describe it", custom_id="text", style=discord.TextStyle.paragraph,
-            default=text[:1000] or None, max_length=1000,
+            label="Describe it",
+            custom_id="text",
+            style=discord.TextStyle.paragraph,
+            default=text[:1000] or None,
+            max_length=1000,
         )
         self.add_item(self.intent)
         self.add_item(self.text)

@@ -84,9 +84,7 @@ class Database:
     def __init__(self, url: str | URL, engine: AsyncEngine | None = None) -> None:
         self.url = async_url(url)
         self.engine = engine or make_engine(self.url)
-        self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine, expire_on_commit=False
-        )
+        self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one write lock per file, and a writer that finds it taken sleeps in the
         # busy handler (up to 100 ms a try) while holding a pooled connection. Writers of this
         # process therefore queue here instead, in order, and take the file's lock at once

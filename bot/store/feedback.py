@@ -35,8 +35,14 @@ async def set_vote(
                 )
                 row = (await s.execute(q)).scalar_one_or_none()
                 if row is None:
-                    row = Feedback(turn_id=turn_id, user_id=user_id, kind=kind, kind_group=group,
-                                   candidate=candidate, payload=payload)
+                    row = Feedback(
+                        turn_id=turn_id,
+                        user_id=user_id,
+                        kind=kind,
+                        kind_group=group,
+                        candidate=candidate,
+                        payload=payload,
+                    )
                     s.add(row)
                 else:
                     row.kind, row.candidate, row.payload = kind, candidate, payload

@@ -14,8 +14,13 @@ GUILD_FIELDS = ("enabled_pipelines", "pipeline_overrides", "limits", "who_can_ta
 def default_guild(guild_id: str) -> GuildSettings:
     """The settings of a server that never changed any (not stored)."""
     return GuildSettings(
-        guild_id=guild_id, enabled_pipelines=None, pipeline_overrides={}, limits={},
-        who_can_talk="owner", ab_probability=0.0, updated_at=utcnow(),
+        guild_id=guild_id,
+        enabled_pipelines=None,
+        pipeline_overrides={},
+        limits={},
+        who_can_talk="owner",
+        ab_probability=0.0,
+        updated_at=utcnow(),
     )
 
 

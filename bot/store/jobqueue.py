@@ -53,8 +53,14 @@ SPENT = "This request failed {attempts} time(s) in a row and was given up."
 
 class DbJobQueue:
     def __init__(
-        self, db: Database, images: ImageStore, max_attempts: int = 3, *, retry_delay: float = 0.0,
-        position_interval: float = 1.0, dialogue_turns: int = 8,
+        self,
+        db: Database,
+        images: ImageStore,
+        max_attempts: int = 3,
+        *,
+        retry_delay: float = 0.0,
+        position_interval: float = 1.0,
+        dialogue_turns: int = 8,
     ) -> None:
         """``max_attempts``: runs a job gets in all (retries and recoveries included);
         ``retry_delay``: seconds a retried job waits before it can be claimed again;
@@ -157,12 +163,30 @@ class DbJobQueue:
     async def _compute_positions(self) -> None:
         asks = self._asks
         async with self.db.session() as s:
-            queued = (await s.execute(
-                select(Job.id, Job.user_id, Job.session_id).where(Job.status == "queued").order_by(Job.id)
-            )).tuples().all()
-            last = dict((await s.execute(
-                select(Job.user_id, func.max(Job.claim_seq)).where(Job.claim_seq.is_not(None)).group_by(Job.user_id)
-            )).tuples().all()) if queued else {}
+            queued = (
+                (
+                    await s.execute(
+                        select(Job.id, Job.user_id, Job.session_id).where(Job.status == "queued").order_by(Job.id)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            last = (
+                dict(
+                    (
+                        await s.execute(
+                            select(Job.user_id, func.max(Job.claim_seq))
+                            .where(Job.claim_seq.is_not(None))
+                            .group_by(Job.user_id)
+                        )
+                    )
+                    .tuples()
+                    .all()
+                )
+                if queued
+                else {}
+            )
         self._positions = (asks, claim_order(queued, last))
 
     # ----- images -----
@@ -254,7 +278,9 @@ class DbJobQueue:
                     update(Job)
                     .where(Job.id == job_id, Job.status == "running", Job.attempts < self.max_attempts)
                     .values(
-                        status="queued", error=error, worker_id=None,
+                        status="queued",
+                        error=error,
+                        worker_id=None,
                         available_at=utcnow() + timedelta(seconds=self.retry_delay),
                     )
                     .execution_options(synchronize_session=False)
@@ -283,8 +309,9 @@ class DbJobQueue:
         # Waiters learn of the end at once instead of at their next poll.
         await self.progress(ProgressEvent(job_id, "finished"))
 
-    async def recover(self, worker_ids: Iterable[str] | None = None, *,
-                      alive: Callable[[str], bool] | None = None) -> int:
+    async def recover(
+        self, worker_ids: Iterable[str] | None = None, *, alive: Callable[[str], bool] | None = None
+    ) -> int:
         """Put back jobs left ``running`` by a process that died: queued again, or failed when
         their attempts are spent. Call it at start-up, before this process's workers run;
         with several worker processes on one database, pass the ids of the dead ones only,
@@ -292,13 +319,11 @@ class DbJobQueue:
         Returns how many jobs were queued again."""
         if alive is not None:
             async with self.db.session() as s:
-                running = (await s.scalars(
-                    select(Job.worker_id).where(Job.status == "running").distinct())).all()
+                running = (await s.scalars(select(Job.worker_id).where(Job.status == "running").distinct())).all()
             named = None if worker_ids is None else set(worker_ids)
             live = {w for w in running if w is not None and alive(w)}
             if live:
-                log.info("leaving the running jobs of %d live worker(s) alone: %s",
-                         len(live), ", ".join(sorted(live)))
+                log.info("leaving the running jobs of %d live worker(s) alone: %s", len(live), ", ".join(sorted(live)))
             worker_ids = [w for w in running if w not in live and (named is None or w in named)]
         owned = Job.worker_id.in_(list(worker_ids)) if worker_ids is not None else true()
         async with self.db.write() as s:
@@ -309,9 +334,7 @@ class DbJobQueue:
                 .execution_options(synchronize_session=False)
             )
             requeued = res.rowcount
-            spent = (await s.execute(
-                select(Job.id, Job.attempts).where(Job.status == "running", owned)
-            )).tuples().all()
+            spent = (await s.execute(select(Job.id, Job.attempts).where(Job.status == "running", owned))).tuples().all()
         for job_id, attempts in spent:
             try:
                 await jobs.record_failure(self.db, job_id, SPENT.format(attempts=attempts))

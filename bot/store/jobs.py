@@ -93,9 +93,9 @@ async def get_job(db: Database, job_id: int) -> Job | None:
 async def job_with_session(db: Database, job_id: int) -> tuple[Job, Session]:
     """A job and its session, in one query; NotFound if there is no such job."""
     async with db.session() as s:
-        row = (await s.execute(
-            select(Job, Session).join(Session, Session.id == Job.session_id).where(Job.id == job_id)
-        )).first()
+        row = (
+            await s.execute(select(Job, Session).join(Session, Session.id == Job.session_id).where(Job.id == job_id))
+        ).first()
     if row is None:
         raise NotFound(f"there is no job {job_id}")
     return row[0], row[1]
@@ -112,8 +112,14 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
     infos = await asyncio.to_thread(lambda: [image_info(store, sha) for sha in shas]) if shas else []
     async with db.write() as s:
         job = await _finish_job(s, job_id, "done")
-        turn = Turn(session_id=job.session_id, role="assistant", text=result.reply, job_id=job_id,
-                    intent=result.intent, context=irpem_context(job.payload))
+        turn = Turn(
+            session_id=job.session_id,
+            role="assistant",
+            text=result.reply,
+            job_id=job_id,
+            intent=result.intent,
+            context=irpem_context(job.payload),
+        )
         s.add(turn)
         await s.flush()
         session = await locked_session(s, job.session_id)
@@ -128,21 +134,42 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
         for c, numbers in zip(outputs, groups):
             for number, sha in zip(numbers, c.images):
                 info = infos[len(new_images)]
-                image = Image(session_id=job.session_id, number=number, sha256=sha, size=info.size,
-                              width=info.width, height=info.height, format=info.format, turn_id=turn.id,
-                              parent_number=c.parent_image)
+                image = Image(
+                    session_id=job.session_id,
+                    number=number,
+                    sha256=sha,
+                    size=info.size,
+                    width=info.width,
+                    height=info.height,
+                    format=info.format,
+                    turn_id=turn.id,
+                    parent_number=c.parent_image,
+                )
                 s.add(image)
                 new_images.append(image)
-        candidates = [Candidate(c.intent, c.reply, tuple(numbers), parsed_answer(c.irpem_raw))
-                      for c, numbers in zip(outputs, groups)] if result.candidates else []
+        candidates = (
+            [
+                Candidate(c.intent, c.reply, tuple(numbers), parsed_answer(c.irpem_raw))
+                for c, numbers in zip(outputs, groups)
+            ]
+            if result.candidates
+            else []
+        )
         if notice:
             turn.text = notice
         if candidates:
             turn.candidates, turn.chosen = [c.to_dict() for c in candidates], 0
         stored = StoredResult(
-            intent=result.intent, reply=turn.text, turn_id=turn.id,
-            numbers=[img.number for img in new_images], images=shas, parent_image=result.parent_image,
-            current_image=state.current, notice=notice, irpem_raw=result.irpem_raw, timings=result.timings,
+            intent=result.intent,
+            reply=turn.text,
+            turn_id=turn.id,
+            numbers=[img.number for img in new_images],
+            images=shas,
+            parent_image=result.parent_image,
+            current_image=state.current,
+            notice=notice,
+            irpem_raw=result.irpem_raw,
+            timings=result.timings,
             candidates=candidates,
         )
         job.result = stored.to_dict()
@@ -226,7 +253,8 @@ async def set_reply_messages(db: Database, pairs: list[tuple[int, str]]) -> None
     async with db.write() as s:
         conn = await s.connection()
         await conn.execute(
-            update(Job.__table__).where(Job.__table__.c.id == bindparam("job"))
+            update(Job.__table__)
+            .where(Job.__table__.c.id == bindparam("job"))
             .values(reply_message_id=bindparam("message")),
             [{"job": job_id, "message": message_id} for job_id, message_id in pairs],
         )

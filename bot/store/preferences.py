@@ -88,10 +88,15 @@ def _pairs_from(rows: list[tuple[Feedback, Turn, Session]]) -> list[PreferencePa
             rejected = candidates or [turn.answer]
             for other in rejected:
                 if other:
-                    pairs.append(PreferencePair(
-                        context, fb.payload["intent"], other, "correction",
-                        _provenance(session, turn, fb.user_id, text=fb.payload.get("text")),
-                    ))
+                    pairs.append(
+                        PreferencePair(
+                            context,
+                            fb.payload["intent"],
+                            other,
+                            "correction",
+                            _provenance(session, turn, fb.user_id, text=fb.payload.get("text")),
+                        )
+                    )
         elif fb.kind in ("up", "down") and turn.answer:
             net[turn.id] += 1 if fb.kind == "up" else -1
             turns[turn.id] = (turn, session)
@@ -104,10 +109,15 @@ def _pairs_from(rows: list[tuple[Feedback, Turn, Session]]) -> list[PreferencePa
         for up_score, up, session in group:
             for down_score, down, _ in group:
                 if up_score > 0 > down_score and up.answer != down.answer:
-                    pairs.append(PreferencePair(
-                        PairContext.from_dict(up.context), up.answer, down.answer, "vote",
-                        _provenance(session, up, None, rejected_turn=down.id),
-                    ))
+                    pairs.append(
+                        PreferencePair(
+                            PairContext.from_dict(up.context),
+                            up.answer,
+                            down.answer,
+                            "vote",
+                            _provenance(session, up, None, rejected_turn=down.id),
+                        )
+                    )
     return dedupe(pairs)
 
 

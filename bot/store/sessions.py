@@ -151,8 +151,10 @@ async def add_turns(db: Database, items: list[NewTurn], since: datetime) -> list
     stored in list order. ``since``: where the daily quota's window starts."""
     async with db.write() as s:
         now = utcnow()
-        rows = [{"session_id": it.session_id, "role": "user", "author_id": it.author_id, "text": it.text,
-                 "created_at": now} for it in items]
+        rows = [
+            {"session_id": it.session_id, "role": "user", "author_id": it.author_id, "text": it.text, "created_at": now}
+            for it in items
+        ]
         ids = await _insert_many(s, Turn, rows, key=("session_id", "author_id", "text"))
         stored = [StoredTurn(Turn(id=turn_id, **row), []) for turn_id, row in zip(ids, rows)]
         sessions = await _locked_sessions(s, sorted({it.session_id for it in items}))
@@ -166,8 +168,16 @@ async def add_turns(db: Database, items: list[NewTurn], since: datetime) -> list
             state, numbers = session.images.add(len(it.uploads))
             session.images = state
             for number, up in zip(numbers, it.uploads):
-                image = Image(session_id=it.session_id, number=number, sha256=up.sha256, size=up.size,
-                              width=up.width, height=up.height, format=up.format, turn_id=out.turn.id)
+                image = Image(
+                    session_id=it.session_id,
+                    number=number,
+                    sha256=up.sha256,
+                    size=up.size,
+                    width=up.width,
+                    height=up.height,
+                    format=up.format,
+                    turn_id=out.turn.id,
+                )
                 s.add(image)
                 out.images.append(image)
         ticketed = [(it, out) for it, out in zip(items, stored) if it.ticket is not None]
@@ -180,17 +190,24 @@ async def _admit_jobs(
     s: AsyncSession, ticketed: list[tuple[NewTurn, StoredTurn]], sessions: dict[int, Session], since: datetime
 ) -> None:
     guild_ids = sorted({sessions[it.session_id].guild_id for it, _ in ticketed} - {None})
-    guilds = {g.guild_id: g for g in (await s.execute(
-        select(GuildSettings).where(GuildSettings.guild_id.in_(guild_ids)))).scalars()}
+    guilds = {
+        g.guild_id: g
+        for g in (await s.execute(select(GuildSettings).where(GuildSettings.guild_id.in_(guild_ids)))).scalars()
+    }
     users = sorted({it.author_id for it, _ in ticketed})
     counts = {
         user: [active or 0, recent or 0]
-        for user, active, recent in (await s.execute(
-            select(Job.user_id, func.sum(case((Job.status.in_(ACTIVE_JOB_STATUSES), 1), else_=0)),
-                   func.sum(case((Job.created_at >= since, 1), else_=0)))
-            .where(Job.user_id.in_(users))
-            .group_by(Job.user_id)
-        )).tuples()
+        for user, active, recent in (
+            await s.execute(
+                select(
+                    Job.user_id,
+                    func.sum(case((Job.status.in_(ACTIVE_JOB_STATUSES), 1), else_=0)),
+                    func.sum(case((Job.created_at >= since, 1), else_=0)),
+                )
+                .where(Job.user_id.in_(users))
+                .group_by(Job.user_id)
+            )
+        ).tuples()
     }
     admitted: list[tuple[StoredTurn, JobOrder]] = []
     for it, out in ticketed:
@@ -207,9 +224,19 @@ async def _admit_jobs(
     if not admitted:
         return
     now = utcnow()
-    rows = [{"session_id": out.turn.session_id, "turn_id": out.turn.id, "user_id": out.turn.author_id,
-             "status": "queued", "payload": order.to_dict(), "attempts": 0, "created_at": now, "available_at": now}
-            for out, order in admitted]
+    rows = [
+        {
+            "session_id": out.turn.session_id,
+            "turn_id": out.turn.id,
+            "user_id": out.turn.author_id,
+            "status": "queued",
+            "payload": order.to_dict(),
+            "attempts": 0,
+            "created_at": now,
+            "available_at": now,
+        }
+        for out, order in admitted
+    ]
     ids = await _insert_many(s, Job, rows, key=("turn_id",))
     for (out, _), job_id, row in zip(admitted, ids, rows):
         out.job = Job(id=job_id, **row)
@@ -220,9 +247,9 @@ async def _insert_many(s: AsyncSession, model: type, rows: list[dict], key: tupl
     The order RETURNING gives rows back in is not guaranteed, so rows are matched by
     ``key``; rows equal in their key are interchangeable and take ids in ascending order."""
     table = model.__table__
-    returned = (await s.execute(
-        insert(table).values(rows).returning(table.c.id, *(table.c[k] for k in key))
-    )).tuples().all()
+    returned = (
+        (await s.execute(insert(table).values(rows).returning(table.c.id, *(table.c[k] for k in key)))).tuples().all()
+    )
     free: dict[tuple, list[int]] = {}
     for row_id, *values in sorted(returned):
         free.setdefault(tuple(values), []).append(row_id)
@@ -246,8 +273,7 @@ async def answer(db: Database, turn_id: int) -> tuple[Turn, Answer] | None:
         turn = await s.get(Turn, turn_id)
         if turn is None or turn.role != "assistant":
             return None
-        images = list((await s.execute(
-            select(Image).where(Image.turn_id == turn_id).order_by(Image.number))).scalars())
+        images = list((await s.execute(select(Image).where(Image.turn_id == turn_id).order_by(Image.number))).scalars())
     return turn, _answer(turn, images)
 
 
@@ -259,8 +285,9 @@ def _answer(turn: Turn, images: list[Image]) -> Answer:
     return Answer(turn.intent, tuple(numbers), parents.get(numbers[0]) if numbers else None)
 
 
-async def latest_answer(db: Database, session_id: int, *, image: int | None = None,
-                        choice: bool = False) -> tuple[Turn, Answer] | None:
+async def latest_answer(
+    db: Database, session_id: int, *, image: int | None = None, choice: bool = False
+) -> tuple[Turn, Answer] | None:
     """The session's latest assistant turn that was not an error; with ``image``, the one
     that made that image; with ``choice``, the latest A/B turn."""
     async with db.session() as s:
@@ -272,8 +299,7 @@ async def latest_answer(db: Database, session_id: int, *, image: int | None = No
         turn = (await s.execute(q.order_by(Turn.id.desc()).limit(1))).scalar_one_or_none()
         if turn is None:
             return None
-        images = list((await s.execute(
-            select(Image).where(Image.turn_id == turn.id).order_by(Image.number))).scalars())
+        images = list((await s.execute(select(Image).where(Image.turn_id == turn.id).order_by(Image.number))).scalars())
     return turn, _answer(turn, images)
 
 
@@ -303,29 +329,46 @@ def visible_to(job: Job):
     return or_(Turn.id <= job.turn_id, and_(Turn.role == "assistant", Turn.job_id < job.id))
 
 
-async def job_context(s: AsyncSession, job: Job, dialogue_turns: int) -> tuple[list[DialogueTurn], dict[int, str], int | None]:
+async def job_context(
+    s: AsyncSession, job: Job, dialogue_turns: int
+) -> tuple[list[DialogueTurn], dict[int, str], int | None]:
     """What a job's request carries, read inside the transaction that claims it: the last
     ``dialogue_turns`` turns up to its own plus the replies stored since (failed jobs'
     turns left out), the images it can see (number -> content address), and the image it
     defaults to (the latest current image it can see)."""
     window = visible_to(job)
-    newer = (await s.execute(
-        select(func.count(Turn.id)).where(
-            Turn.session_id == job.session_id, Turn.error.is_(None), Turn.id > job.turn_id, window)
-    )).scalar_one()
+    newer = (
+        await s.execute(
+            select(func.count(Turn.id)).where(
+                Turn.session_id == job.session_id, Turn.error.is_(None), Turn.id > job.turn_id, window
+            )
+        )
+    ).scalar_one()
     limit = max(dialogue_turns, 0) + newer
-    turns = list((await s.execute(
-        select(Turn).where(Turn.session_id == job.session_id, Turn.error.is_(None), window)
-        .order_by(Turn.id.desc()).limit(limit)
-    )).scalars())[::-1] if dialogue_turns > 0 else []
+    turns = (
+        list(
+            (
+                await s.execute(
+                    select(Turn)
+                    .where(Turn.session_id == job.session_id, Turn.error.is_(None), window)
+                    .order_by(Turn.id.desc())
+                    .limit(limit)
+                )
+            ).scalars()
+        )[::-1]
+        if dialogue_turns > 0
+        else []
+    )
     visible = select(Turn.id).where(Turn.session_id == job.session_id, window)
     refs: dict[int, str] = {}
     added: dict[int, list[int]] = {}
-    for number, sha, turn_id in (await s.execute(
-        select(Image.number, Image.sha256, Image.turn_id)
-        .where(Image.session_id == job.session_id, Image.turn_id.in_(visible))
-        .order_by(Image.number)
-    )).tuples():
+    for number, sha, turn_id in (
+        await s.execute(
+            select(Image.number, Image.sha256, Image.turn_id)
+            .where(Image.session_id == job.session_id, Image.turn_id.in_(visible))
+            .order_by(Image.number)
+        )
+    ).tuples():
         refs[number] = sha
         added.setdefault(turn_id, []).append(number)
     dialogue = [DialogueTurn(role=t.role, text=t.text, images=added.get(t.id, [])) for t in turns]

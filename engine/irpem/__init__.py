@@ -12,7 +12,8 @@ Importing this package is cheap; torch/transformers load only with ``load_irpem`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.irpem.scripted import ScriptedIrpem, ScriptExhausted
 
@@ -29,7 +30,7 @@ __all__ = ["Irpem", "ScoringIrpem", "ScriptedIrpem", "ScriptExhausted", "Transfo
 class Irpem(Protocol):
     def propose(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
         *,
@@ -42,7 +43,7 @@ class Irpem(Protocol):
 
     def propose_candidates(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
         *,
@@ -58,7 +59,7 @@ class ScoringIrpem(Irpem, Protocol):
 
     def intent_scores(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
     ) -> dict[str, float]:
@@ -73,7 +74,7 @@ def _device(wanted: str) -> str:
     return wanted
 
 
-def load_irpem(settings: "Settings", registry: "Registry") -> "Irpem":
+def load_irpem(settings: Settings, registry: Registry) -> Irpem:
     """The configured IRPEM: ``[irpem]`` base (+ adapter) on ``settings.device``."""
     from engine.irpem.backend import TransformersIrpem
 

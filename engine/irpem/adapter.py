@@ -37,8 +37,10 @@ def sft_schedule(records: list[dict[str, Any]]) -> str:
     parts = []
     for i, record in enumerate(records):
         args = record.get("arguments", {})
-        parts.append(f"{args.get('max_steps')}{' steps' if i == 0 else ''} at lr {args.get('learning_rate')} "
-                     f"(seed {args.get('seed')})")
+        parts.append(
+            f"{args.get('max_steps')}{' steps' if i == 0 else ''} at lr {args.get('learning_rate')} "
+            f"(seed {args.get('seed')})"
+        )
     return ", then ".join(parts)
 
 

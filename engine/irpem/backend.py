@@ -25,13 +25,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.irpem.adapter import read_training_config
-from engine.irpem.prompt import (build_messages, canonical_json, encode_prompt, reserved_strings,
-                                 system_prefix_ids)
+from engine.irpem.prompt import build_messages, canonical_json, encode_prompt, reserved_strings, system_prefix_ids
 from engine.irpem.smollm2 import resolve_base
 from engine.registry import MAX_LISTED_IMAGES, IntentError
 
@@ -52,9 +52,7 @@ _FLOAT_LINEARS = ("down_proj",)
 
 
 def fallback_output() -> str:
-    return json.dumps(
-        {"intent": "clarify", "params": {}, "response": FALLBACK_RESPONSE}, separators=(",", ":")
-    )
+    return json.dumps({"intent": "clarify", "params": {}, "response": FALLBACK_RESPONSE}, separators=(",", ":"))
 
 
 @dataclass
@@ -103,8 +101,8 @@ class TransformersIrpem:
 
     def __init__(
         self,
-        settings: "IrpemSettings",
-        registry: "Registry",
+        settings: IrpemSettings,
+        registry: Registry,
         data_dir: str | Path,
         device: str = "cpu",
         *,
@@ -143,15 +141,21 @@ class TransformersIrpem:
         self.prompt_mode = trained.get("prompt", settings.prompt)
         self.dialogue_turns = trained.get("dialogue_turns", settings.dialogue_turns)
         if self.prompt_mode != settings.prompt:
-            log.info("IRPEM adapter %s was trained with the %r prompt; using it (config says %r)",
-                     settings.adapter, self.prompt_mode, settings.prompt)
+            log.info(
+                "IRPEM adapter %s was trained with the %r prompt; using it (config says %r)",
+                settings.adapter,
+                self.prompt_mode,
+                settings.prompt,
+            )
         self.quantized = settings.quantize == "int8" and self.device.type == "cpu"
         if self.quantized:
             model = _int8_linears(model)
         self.model = model.to(self.device).eval()
         log.info(
-            "IRPEM loaded: %s%s on %s%s (%.1f s)", base,
-            f" + adapter {settings.adapter}" if settings.adapter else "", self.device,
+            "IRPEM loaded: %s%s on %s%s (%.1f s)",
+            base,
+            f" + adapter {settings.adapter}" if settings.adapter else "",
+            self.device,
             ", int8 linears" if self.quantized else "",
             time.perf_counter() - started,
         )
@@ -164,8 +168,7 @@ class TransformersIrpem:
             stop.update(ids if isinstance(ids, (list, tuple)) else [ids])
         self.stop_token_ids = sorted(stop)
         self.pad_token_id = (
-            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
-            else self.stop_token_ids[0]
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_token_ids[0]
         )
         vocab_size = self.model.config.get_text_config().vocab_size
         info = xgr.TokenizerInfo.from_huggingface(
@@ -198,8 +201,7 @@ class TransformersIrpem:
             self._states.popitem(last=False)
         return state
 
-    def _grammar(self, state: _EnabledState, enabled: list[str] | None, images: int,
-                 only: str | None = None) -> Any:
+    def _grammar(self, state: _EnabledState, enabled: list[str] | None, images: int, only: str | None = None) -> Any:
         """The grammar for this turn: only intents that can run with ``images`` images in
         the session, and only references to those images (and only the intent ``only``,
         if given). The prompt (and its cached prefix) is the same for every image count;
@@ -211,8 +213,9 @@ class TransformersIrpem:
         grammar = self._grammars.get(key)
         if grammar is None:
             listed = images if images <= MAX_LISTED_IMAGES else None
-            schema = _for_grammar(self.registry.output_schema(
-                enabled, self.settings.response_max_chars, listed, only=only))
+            schema = _for_grammar(
+                self.registry.output_schema(enabled, self.settings.response_max_chars, listed, only=only)
+            )
             grammar = self._compiler.compile_json_schema(
                 json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True
             )
@@ -251,7 +254,7 @@ class TransformersIrpem:
 
     def propose(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
         *,
@@ -272,7 +275,7 @@ class TransformersIrpem:
 
     def propose_candidates(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
         *,
@@ -297,8 +300,13 @@ class TransformersIrpem:
         """The enabled set's state and the turn's prompt ids as (prefix, rest)."""
         state = self._state(enabled)
         messages = build_messages(
-            self.registry, dialogue, current_image, enabled,
-            max_turns=self.dialogue_turns, reserved=self._reserved, mode=self.prompt_mode,
+            self.registry,
+            dialogue,
+            current_image,
+            enabled,
+            max_turns=self.dialogue_turns,
+            reserved=self._reserved,
+            mode=self.prompt_mode,
         )
         prefix_ids, rest_ids = encode_prompt(self.tokenizer, messages)
         if prefix_ids != state.prefix_ids:  # cannot happen unless the template is unusual
@@ -307,7 +315,7 @@ class TransformersIrpem:
 
     def intent_scores(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
     ) -> dict[str, float]:
@@ -331,12 +339,18 @@ class TransformersIrpem:
                 cache, prompt = copy.deepcopy(self._prefix_cache(state)), rest_ids
             else:
                 cache, prompt = DynamicCache(config=self.model.config), prefix_ids + rest_ids
-            first = self.model(input_ids=torch.tensor([prompt], device=self.device),
-                               past_key_values=cache, use_cache=True).logits[0, -1].log_softmax(-1)
+            first = (
+                self.model(input_ids=torch.tensor([prompt], device=self.device), past_key_values=cache, use_cache=True)
+                .logits[0, -1]
+                .log_softmax(-1)
+            )
             for intent in offered:
                 head = self._answer_head_ids(intent)
-                rest = self.model(input_ids=torch.tensor([head[:-1]], device=self.device),
-                                  past_key_values=copy.deepcopy(cache), use_cache=True)
+                rest = self.model(
+                    input_ids=torch.tensor([head[:-1]], device=self.device),
+                    past_key_values=copy.deepcopy(cache),
+                    use_cache=True,
+                )
                 logp = rest.logits[0].log_softmax(-1)
                 scores[intent] = float(first[head[0]] + sum(logp[t - 1, head[t]] for t in range(1, len(head))))
         return scores
@@ -347,8 +361,9 @@ class TransformersIrpem:
         they have '","')."""
         if intent not in self._head_ids:
             answer = canonical_json({"intent": intent, "params": {}})
-            self._head_ids[intent] = self.tokenizer(answer[:answer.index('"params"') + 1],
-                                                    add_special_tokens=False)["input_ids"]
+            self._head_ids[intent] = self.tokenizer(answer[: answer.index('"params"') + 1], add_special_tokens=False)[
+                "input_ids"
+            ]
         return self._head_ids[intent]
 
     def _propose(self, dialogue, current_image, enabled, *, sample, seed, only=None) -> str:
@@ -365,8 +380,9 @@ class TransformersIrpem:
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.pad_token_id,
             # a fresh processor per call: it holds the grammar matcher's state
-            logits_processor=[xgr_hf.LogitsProcessor(self._grammar(
-                state, enabled, _image_count(dialogue, current_image), only))],
+            logits_processor=[
+                xgr_hf.LogitsProcessor(self._grammar(state, enabled, _image_count(dialogue, current_image), only))
+            ],
         )
         if sample:
             kwargs.update(do_sample=True, temperature=SAMPLE_TEMPERATURE, top_p=SAMPLE_TOP_P, top_k=0)
@@ -386,19 +402,19 @@ class TransformersIrpem:
                 torch.manual_seed(0 if seed is None else seed)
             generate_started = time.perf_counter()
             out = self.model.generate(ids, **kwargs)
-        new = out[0, ids.shape[1]:].tolist()
+        new = out[0, ids.shape[1] :].tolist()
         finished = bool(new) and new[-1] in self.stop_token_ids
         if finished:
             new = new[:-1]
-        text = self.tokenizer.decode(
-            new, skip_special_tokens=True, clean_up_tokenization_spaces=False
-        )
+        text = self.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
         fallback = False
         if not finished:
             log.warning(
                 "IRPEM answer hit max_new_tokens=%d before the JSON closed; asking the user "
-                "to rephrase instead (partial answer: %.200r)", self.settings.max_new_tokens, text,
+                "to rephrase instead (partial answer: %.200r)",
+                self.settings.max_new_tokens,
+                text,
             )
             fallback = True
         else:
@@ -417,14 +433,13 @@ class TransformersIrpem:
             finished=finished,
             fallback=fallback,
             seconds=time.perf_counter() - started,
-            prefill_seconds=(clock.stamps[1] if len(clock.stamps) > 2 else clock.stamps[-1])
-            - generate_started,
+            prefill_seconds=(clock.stamps[1] if len(clock.stamps) > 2 else clock.stamps[-1]) - generate_started,
             decode_seconds=clock.stamps[-1] - clock.stamps[1] if len(clock.stamps) > 2 else 0.0,
         )
         return text
 
 
-def _image_count(dialogue: Sequence["DialogueTurn"], current_image: int | None) -> int:
+def _image_count(dialogue: Sequence[DialogueTurn], current_image: int | None) -> int:
     """Images are numbered 1..N in a session; N is the highest number the IRPEM can see."""
     return max([current_image or 0, *(n for turn in dialogue for n in turn.images)])
 
@@ -441,8 +456,11 @@ def _int8_linears(model: Any) -> Any:
 
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    quantized = {name for name, module in model.named_modules()
-                 if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in _FLOAT_LINEARS}
+    quantized = {
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in _FLOAT_LINEARS
+    }
     with warnings.catch_warnings():  # torch.ao's deprecation notice points at torchao
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model.eval(), quantized, dtype=torch.qint8)

@@ -42,11 +42,14 @@ class PairContext:
     enabled: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dialogue": [asdict(t) for t in self.dialogue],
-                "current_image": self.current_image, "enabled": self.enabled}
+        return {
+            "dialogue": [asdict(t) for t in self.dialogue],
+            "current_image": self.current_image,
+            "enabled": self.enabled,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PairContext":
+    def from_dict(cls, d: dict[str, Any]) -> PairContext:
         return cls([DialogueTurn(**t) for t in d["dialogue"]], d.get("current_image"), d.get("enabled"))
 
 
@@ -63,13 +66,23 @@ class PreferencePair:
             raise ValueError(f"unknown preference source {self.source!r} (one of {', '.join(SOURCES)})")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"context": self.context.to_dict(), "chosen": self.chosen, "rejected": self.rejected,
-                "source": self.source, "provenance": self.provenance}
+        return {
+            "context": self.context.to_dict(),
+            "chosen": self.chosen,
+            "rejected": self.rejected,
+            "source": self.source,
+            "provenance": self.provenance,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PreferencePair":
-        return cls(PairContext.from_dict(d["context"]), d["chosen"], d["rejected"], d["source"],
-                   dict(d.get("provenance") or {}))
+    def from_dict(cls, d: dict[str, Any]) -> PreferencePair:
+        return cls(
+            PairContext.from_dict(d["context"]),
+            d["chosen"],
+            d["rejected"],
+            d["source"],
+            dict(d.get("provenance") or {}),
+        )
 
 
 def pair_key(pair: PreferencePair) -> str:

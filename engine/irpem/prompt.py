@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.queue import DialogueTurn
@@ -54,7 +55,7 @@ _SHORT = (
 PROMPT_MODES = ("full", "short")
 
 
-def system_prompt(registry: "Registry", enabled: list[str] | None = None, mode: str = "full") -> str:
+def system_prompt(registry: Registry, enabled: list[str] | None = None, mode: str = "full") -> str:
     """The fixed system message for this enabled set (same text for every turn)."""
     if mode == "short":
         return _SHORT
@@ -77,7 +78,7 @@ def _clean(text: str, reserved: Iterable[str] = ()) -> str:
 
 
 def render_dialogue(
-    dialogue: Sequence["DialogueTurn"],
+    dialogue: Sequence[DialogueTurn],
     current_image: int | None,
     max_turns: int = 8,
     reserved: Iterable[str] = (),
@@ -102,8 +103,8 @@ def render_dialogue(
 
 
 def build_messages(
-    registry: "Registry",
-    dialogue: Sequence["DialogueTurn"],
+    registry: Registry,
+    dialogue: Sequence[DialogueTurn],
     current_image: int | None,
     enabled: list[str] | None = None,
     *,
@@ -144,17 +145,18 @@ def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[
     if not full.startswith(head):
         head = ""
     ids = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"] if s else []  # noqa: E731
-    return list(ids(head)), list(ids(full[len(head):]))
+    return list(ids(head)), list(ids(full[len(head) :]))
 
 
-def system_prefix_ids(tokenizer: Any, registry: "Registry", enabled: list[str] | None = None,
-                      mode: str = "short") -> list[int]:
+def system_prefix_ids(
+    tokenizer: Any, registry: Registry, enabled: list[str] | None = None, mode: str = "short"
+) -> list[int]:
     """The ids every prompt of this enabled set and mode starts with: what the backend
     prefills once and caches, and what ``train sft --shared-prefix`` runs once per step."""
     return encode_prompt(tokenizer, build_messages(registry, [], None, enabled, mode=mode))[0]
 
 
-def canonical_json(output: dict[str, Any], registry: "Registry | None" = None) -> str:
+def canonical_json(output: dict[str, Any], registry: Registry | None = None) -> str:
     """An IRPEM output as the constrained decoder writes it: compact separators, keys in
     the order intent, params, response, and (given the registry) params in the order of the
     intent's input fields. Use it for training targets."""
@@ -164,8 +166,6 @@ def canonical_json(output: dict[str, Any], registry: "Registry | None" = None) -
             order = list(registry.inputs_model(output["intent"]).model_fields)
         except KeyError:
             order = []
-        params = {k: params[k] for k in order if k in params} | {
-            k: v for k, v in params.items() if k not in order
-        }
+        params = {k: params[k] for k in order if k in params} | {k: v for k, v in params.items() if k not in order}
     ordered = {"intent": output["intent"], "params": params, "response": output.get("response", "")}
     return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)

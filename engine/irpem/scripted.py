@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.queue import DialogueTurn
@@ -20,13 +21,11 @@ class ScriptedIrpem:
 
     def __init__(self, outputs: Iterable[str | dict[str, Any]] = ()) -> None:
         self._queue: list[str] = []
-        self.calls: list[tuple[list["DialogueTurn"], int | None, list[str] | None, dict[str, Any]]] = []
+        self.calls: list[tuple[list[DialogueTurn], int | None, list[str] | None, dict[str, Any]]] = []
         self.extend(outputs)
 
     def push(self, output: str | dict[str, Any]) -> None:
-        self._queue.append(
-            output if isinstance(output, str) else json.dumps(output, separators=(",", ":"))
-        )
+        self._queue.append(output if isinstance(output, str) else json.dumps(output, separators=(",", ":")))
 
     def extend(self, outputs: Iterable[str | dict[str, Any]]) -> None:
         for out in outputs:
@@ -38,7 +37,7 @@ class ScriptedIrpem:
 
     def propose(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
         *,
@@ -46,24 +45,18 @@ class ScriptedIrpem:
         seed: int | None = None,
         only: str | None = None,
     ) -> str:
-        self.calls.append((list(dialogue), current_image, enabled,
-                           {"sample": sample, "seed": seed, "only": only}))
+        self.calls.append((list(dialogue), current_image, enabled, {"sample": sample, "seed": seed, "only": only}))
         if not self._queue:
-            raise ScriptExhausted(
-                f"ScriptedIrpem has no answer left (call {len(self.calls)}; queue more outputs)"
-            )
+            raise ScriptExhausted(f"ScriptedIrpem has no answer left (call {len(self.calls)}; queue more outputs)")
         return self._queue.pop(0)
 
     def propose_candidates(
         self,
-        dialogue: Sequence["DialogueTurn"],
+        dialogue: Sequence[DialogueTurn],
         current_image: int | None,
         enabled: list[str] | None = None,
         *,
         n: int = 2,
         seed: int | None = None,
     ) -> list[str]:
-        return [
-            self.propose(dialogue, current_image, enabled, sample=True, seed=seed)
-            for _ in range(n)
-        ]
+        return [self.propose(dialogue, current_image, enabled, sample=True, seed=seed) for _ in range(n)]

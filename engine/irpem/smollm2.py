@@ -49,8 +49,12 @@ def smollm2_checkpoint(cache_root: Path) -> Path:
     The conversion writes into a temporary directory next to the target and renames it
     into place, so a crash or a concurrent converter never leaves a half-written checkpoint.
     """
-    return build_once(Path(cache_root) / CHECKPOINT_DIRNAME, CONVERSION_VERSION, _convert,
-                      f"a transformers checkpoint of {GGUF_NAME} (once, ~25 s)")
+    return build_once(
+        Path(cache_root) / CHECKPOINT_DIRNAME,
+        CONVERSION_VERSION,
+        _convert,
+        f"a transformers checkpoint of {GGUF_NAME} (once, ~25 s)",
+    )
 
 
 def _convert(out: Path) -> None:
@@ -77,7 +81,7 @@ def _convert(out: Path) -> None:
     tok.save_pretrained(out)
 
 
-def resolve_base(settings: "IrpemSettings", data_dir: Path) -> str:
+def resolve_base(settings: IrpemSettings, data_dir: Path) -> str:
     """Map the ``[irpem] base`` setting to something ``from_pretrained`` accepts:
     "smollm2" becomes the converted checkpoint under ``data_dir/models``; any other value
     (hub id or local path) is returned as is."""

@@ -82,8 +82,9 @@ def draw_text(image: Image.Image, text: str, position: str, style: str) -> Image
     y = {"top": margin, "bottom": h - margin - th, "center": (h - th) // 2}[position] - top
     out = image.copy()
     stroke = max(1, f.size // 12)
-    ImageDraw.Draw(out).multiline_text((x, y), wrapped, font=f, fill="white", align="center",
-                                       stroke_width=stroke, stroke_fill="black")
+    ImageDraw.Draw(out).multiline_text(
+        (x, y), wrapped, font=f, fill="white", align="center", stroke_width=stroke, stroke_fill="black"
+    )
     return out
 
 

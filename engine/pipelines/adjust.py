@@ -24,9 +24,12 @@ _ENHANCERS = {
 
 class AdjustInputs(Inputs):
     property: Property
-    amount: float = Field(ge=-1.0, le=1.0,
-                          description="signed change: 0.3 a bit more, -0.3 a bit less; "
-                                      "for hue, the fraction of a half turn of the colour wheel")
+    amount: float = Field(
+        ge=-1.0,
+        le=1.0,
+        description="signed change: 0.3 a bit more, -0.3 a bit less; "
+        "for hue, the fraction of a half turn of the colour wheel",
+    )
     region: RegionText | None = Field(default=None, description="only adjust this part, e.g. 'the sky'")
     image: ImageRef | None = None
 

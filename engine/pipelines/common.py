@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import weakref
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Annotated, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -25,16 +26,22 @@ if TYPE_CHECKING:
 
 # ----- bounded input types shared by several kinds -----
 
-NegativePrompt = Annotated[str, Field(max_length=300, description="what the picture should not show",
-                                      json_schema_extra=TUNING)]
-Steps = Annotated[int, Field(ge=1, le=100, description="denoising steps: more is slower and finer",
-                             json_schema_extra=TUNING)]
-Guidance = Annotated[float, Field(ge=0.0, le=20.0, description="how strictly to follow the prompt",
-                                  json_schema_extra=TUNING)]
+NegativePrompt = Annotated[
+    str, Field(max_length=300, description="what the picture should not show", json_schema_extra=TUNING)
+]
+Steps = Annotated[
+    int, Field(ge=1, le=100, description="denoising steps: more is slower and finer", json_schema_extra=TUNING)
+]
+Guidance = Annotated[
+    float, Field(ge=0.0, le=20.0, description="how strictly to follow the prompt", json_schema_extra=TUNING)
+]
 RegionText = Annotated[str, Field(min_length=1, max_length=120)]
-Strength = Annotated[float, Field(ge=0.05, le=1.0,
-                                  description="how much to change: 0.05 barely, 1 ignores the picture",
-                                  json_schema_extra=TUNING)]
+Strength = Annotated[
+    float,
+    Field(
+        ge=0.05, le=1.0, description="how much to change: 0.05 barely, 1 ignores the picture", json_schema_extra=TUNING
+    ),
+]
 
 # A CLIPSeg pixel belongs to a text-selected region when its probability (sigmoid of the
 # logit, upsampled to the picture's size) is at least this. Lower selects more of the
@@ -56,7 +63,7 @@ class Kind(PipelineKind):
     them and the guild's overrides to every call (for inputs the intent model left unset),
     checks for a cancel before starting, and runs ``run``."""
 
-    def __init__(self, instance: "PipelineInstance", models: "ModelCache") -> None:
+    def __init__(self, instance: PipelineInstance, models: ModelCache) -> None:
         super().__init__(instance, models)
         check_defaults(type(self).Inputs, instance.defaults, instance.id)
 
@@ -99,8 +106,9 @@ class Kind(PipelineKind):
         """The diffusers pipeline of class ``pipeline_cls`` on this instance's model for
         ``role``, with extra component models by role (``controlnet="control"``), ready to
         run (CPU offload hooks in place where configured)."""
-        pipe = self.models.diffusers(self.model_name(role), pipeline_cls,
-                                     **{k: self.model_name(v) for k, v in models.items()})
+        pipe = self.models.diffusers(
+            self.model_name(role), pipeline_cls, **{k: self.model_name(v) for k, v in models.items()}
+        )
         self.models.prepare(pipe)
         return pipe
 
@@ -114,19 +122,20 @@ def check_defaults(model: type[Inputs], defaults: dict[str, Any], where: str) ->
     """Validate an instance's ``defaults`` field by field; raise ValueError naming the key."""
     for key, value in defaults.items():
         if key not in model.model_fields:
-            raise ValueError(f"pipeline {where!r}: default for unknown input {key!r} "
-                             f"(inputs: {', '.join(model.model_fields)})")
+            raise ValueError(
+                f"pipeline {where!r}: default for unknown input {key!r} (inputs: {', '.join(model.model_fields)})"
+            )
         info = model.model_fields[key]
         try:  # the field alone: rules across fields are checked when a call is complete
             annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
             TypeAdapter(annotation).validate_python(value)
         except ValidationError as err:
-            raise ValueError(f"pipeline {where!r}: bad default for {key!r}: "
-                             f"{err.errors()[0]['msg']} (got {value!r})") from None
+            raise ValueError(
+                f"pipeline {where!r}: bad default for {key!r}: {err.errors()[0]['msg']} (got {value!r})"
+            ) from None
 
 
-def with_defaults(model: type[Inputs], inputs: Inputs | dict[str, Any],
-                  defaults: dict[str, Any]) -> Any:
+def with_defaults(model: type[Inputs], inputs: Inputs | dict[str, Any], defaults: dict[str, Any]) -> Any:
     """``inputs`` with the instance's defaults filled in where the caller set nothing."""
     given = inputs.model_dump(exclude_unset=True) if isinstance(inputs, Inputs) else dict(inputs)
     if not defaults and isinstance(inputs, model):
@@ -137,7 +146,7 @@ def with_defaults(model: type[Inputs], inputs: Inputs | dict[str, Any],
 # ----- diffusion helpers -----
 
 
-def generator(ctx: RunContext) -> "torch.Generator":
+def generator(ctx: RunContext) -> torch.Generator:
     """The seeded generator of a run: same seed, same pixels (on one device type)."""
     import torch
 
@@ -156,7 +165,7 @@ def step_callback(ctx: RunContext) -> Callable[..., dict]:
     return callback
 
 
-_run_locks: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+_run_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _run_locks_guard = threading.Lock()
 
 
@@ -176,8 +185,13 @@ def run_diffusion(pipe: Any, ctx: RunContext, **kwargs: Any) -> Image.Image:
 
     pipe.set_progress_bar_config(disable=True)
     with _run_lock(pipe), torch.inference_mode():
-        result = pipe(generator=generator(ctx), callback_on_step_end=step_callback(ctx),
-                      output_type="pil", num_images_per_prompt=1, **kwargs)
+        result = pipe(
+            generator=generator(ctx),
+            callback_on_step_end=step_callback(ctx),
+            output_type="pil",
+            num_images_per_prompt=1,
+            **kwargs,
+        )
     return result.images[0].convert("RGB")
 
 
@@ -220,8 +234,7 @@ def back_to(result: Image.Image, source: Image.Image) -> Image.Image:
 # ----- masks -----
 
 
-def text_probabilities(models: "ModelCache", model_name: str, image: Image.Image,
-                       text: str) -> np.ndarray:
+def text_probabilities(models: ModelCache, model_name: str, image: Image.Image, text: str) -> np.ndarray:
     """CLIPSeg probability, per pixel of ``image`` (H x W, float32 in [0, 1]), that the
     pixel shows ``text``."""
     import torch
@@ -230,8 +243,9 @@ def text_probabilities(models: "ModelCache", model_name: str, image: Image.Image
     model = models.transformers(model_name, CLIPSegForImageSegmentation)
     processor = models.transformers(model_name, CLIPSegProcessor)
     batch = processor(text=[text], images=[image.convert("RGB")], padding=True, return_tensors="pt")
-    batch = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
-             for k, v in batch.items()}
+    batch = {
+        k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device)) for k, v in batch.items()
+    }
     with torch.inference_mode():
         logits = model(**batch).logits
     logits = logits.reshape(-1, *logits.shape[-2:])[:1, None].float()  # 1 x 1 x h x w
@@ -247,8 +261,9 @@ def dilate(mask: Image.Image, fraction: float = MASK_DILATION) -> Image.Image:
     return mask.filter(ImageFilter.MaxFilter(2 * radius + 1))
 
 
-def text_mask(models: "ModelCache", model_name: str, image: Image.Image, text: str,
-              threshold: float = MASK_THRESHOLD) -> Image.Image:
+def text_mask(
+    models: ModelCache, model_name: str, image: Image.Image, text: str, threshold: float = MASK_THRESHOLD
+) -> Image.Image:
     """Binary "L" mask (255 = selected) of the region of ``image`` that shows ``text``,
     dilated by ``MASK_DILATION``. Raises NothingFound when no pixel reaches ``threshold``."""
     probs = text_probabilities(models, model_name, image, text)
@@ -275,9 +290,17 @@ def blend_in(changed: Image.Image, original: Image.Image, mask: Image.Image) -> 
 # ----- workflows shared by several kinds -----
 
 
-def repaint(kind: Kind, ctx: RunContext, source: Image.Image, mask: Image.Image, *,
-            prompt: str, negative_prompt: str | None = None, steps: int = 25,
-            guidance_scale: float = 7.5) -> Image.Image:
+def repaint(
+    kind: Kind,
+    ctx: RunContext,
+    source: Image.Image,
+    mask: Image.Image,
+    *,
+    prompt: str,
+    negative_prompt: str | None = None,
+    steps: int = 25,
+    guidance_scale: float = 7.5,
+) -> Image.Image:
     """``source`` repainted inside ``mask`` ("L", 255 = repaint) from ``prompt`` by the
     Stable Diffusion inpainting pipeline of the kind's "sd" model; every pixel outside the
     mask is the source's own (see ``blend_in``). ``source`` must already fit the output
@@ -288,7 +311,8 @@ def repaint(kind: Kind, ctx: RunContext, source: Image.Image, mask: Image.Image,
     _, work = for_diffusion(source, pipe, max(source.size))
     work_mask = mask if mask.size == work.size else mask.resize(work.size)
     painted = run_diffusion(
-        pipe, ctx,
+        pipe,
+        ctx,
         prompt=prompt,
         negative_prompt=negative_prompt,
         image=work,
@@ -301,14 +325,22 @@ def repaint(kind: Kind, ctx: RunContext, source: Image.Image, mask: Image.Image,
     return blend_in(back_to(painted, source), source, mask)
 
 
-ControlStrength = Annotated[float, Field(ge=0.0, le=2.0,
-                                         description="how strictly to follow the structure",
-                                         json_schema_extra=TUNING)]
+ControlStrength = Annotated[
+    float, Field(ge=0.0, le=2.0, description="how strictly to follow the structure", json_schema_extra=TUNING)
+]
 
 
-def controlled(kind: Kind, ctx: RunContext, control: Image.Image, *, prompt: str,
-               negative_prompt: str | None = None, steps: int = 25, guidance_scale: float = 7.5,
-               control_strength: float = 1.0) -> Image.Image:
+def controlled(
+    kind: Kind,
+    ctx: RunContext,
+    control: Image.Image,
+    *,
+    prompt: str,
+    negative_prompt: str | None = None,
+    steps: int = 25,
+    guidance_scale: float = 7.5,
+    control_strength: float = 1.0,
+) -> Image.Image:
     """A new picture from ``prompt`` whose structure follows ``control`` (an edge map, a
     scribble, a depth map), made by the kind's "sd" model under its "control" ControlNet.
     The result has the control image's size, which must be a multiple of 8."""
@@ -316,7 +348,8 @@ def controlled(kind: Kind, ctx: RunContext, control: Image.Image, *, prompt: str
 
     pipe = kind.pipeline("sd", StableDiffusionControlNetPipeline, controlnet="control")
     return run_diffusion(
-        pipe, ctx,
+        pipe,
+        ctx,
         prompt=prompt,
         negative_prompt=negative_prompt,
         image=control.convert("RGB"),
@@ -326,5 +359,3 @@ def controlled(kind: Kind, ctx: RunContext, control: Image.Image, *, prompt: str
         guidance_scale=guidance_scale,
         controlnet_conditioning_scale=control_strength,
     )
-
-

@@ -37,8 +37,9 @@ class ControlInputs(Inputs):
 
 
 class CannyInputs(ControlInputs):
-    detail: float = Field(default=0.5, ge=0.0, le=1.0,
-                          description="how many edges to keep: 0 only the strongest, 1 all")
+    detail: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="how many edges to keep: 0 only the strongest, 1 all"
+    )
 
 
 class _Controlled(Kind):
@@ -55,10 +56,16 @@ class _Controlled(Kind):
         # the result has the input's size (capped); the model works at a nearby multiple of 8
         source = fit(self.image(ctx), self.max_side)
         work = source.resize(working_size(source.size), Image.LANCZOS)
-        result = controlled(self, ctx, self.control(work, inputs), prompt=inputs.prompt,
-                            negative_prompt=inputs.negative_prompt, steps=inputs.steps,
-                            guidance_scale=inputs.guidance_scale,
-                            control_strength=inputs.control_strength)
+        result = controlled(
+            self,
+            ctx,
+            self.control(work, inputs),
+            prompt=inputs.prompt,
+            negative_prompt=inputs.negative_prompt,
+            steps=inputs.steps,
+            guidance_scale=inputs.guidance_scale,
+            control_strength=inputs.control_strength,
+        )
         return PipelineOutput(images=[back_to(result, source)])
 
 

@@ -25,7 +25,7 @@ class DescribeInputs(Inputs):
     image: ImageRef | None = None
 
 
-def caption(models: "ModelCache", model_name: str, image: Image.Image) -> str:
+def caption(models: ModelCache, model_name: str, image: Image.Image) -> str:
     """What the picture shows, in a short phrase (greedy decoding: same picture, same words)."""
     import torch
     from transformers import BlipForConditionalGeneration, BlipProcessor

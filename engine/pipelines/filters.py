@@ -15,15 +15,12 @@ from engine.registry import ImageRef, Inputs, PipelineOutput, RunContext, regist
 FilterName = Literal["grayscale", "sepia", "blur", "sharpen", "invert", "posterize"]
 
 # The classic sepia tone matrix (rows: output R, G, B; columns: input R, G, B).
-SEPIA = np.array([[0.393, 0.769, 0.189],
-                  [0.349, 0.686, 0.168],
-                  [0.272, 0.534, 0.131]], dtype=np.float32)
+SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], dtype=np.float32)
 
 
 class FilterInputs(Inputs):
     filter: FilterName
-    strength: float = Field(default=0.5, ge=0.0, le=1.0,
-                            description="blur radius, sharpening or posterize coarseness")
+    strength: float = Field(default=0.5, ge=0.0, le=1.0, description="blur radius, sharpening or posterize coarseness")
     region: RegionText | None = Field(default=None, description="only filter this part, e.g. 'the background'")
     image: ImageRef | None = None
 

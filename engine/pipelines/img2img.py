@@ -32,8 +32,9 @@ from engine.pipelines.common import (
 )
 from engine.registry import ImageRef, Inputs, PipelineOutput, Prompt, RunContext, register_kind
 
-StyleText = Field(default=None, min_length=1, max_length=120,
-                  description="the look, e.g. 'watercolor painting', 'anime'")
+StyleText = Field(
+    default=None, min_length=1, max_length=120, description="the look, e.g. 'watercolor painting', 'anime'"
+)
 
 
 class Img2ImgInputs(Inputs):
@@ -61,16 +62,32 @@ class _Redraw(Kind):
     needs_image = True
     model_roles = {"sd": "sd"}
 
-    def redraw(self, ctx: RunContext, work: Any, *, prompt: str, strength: float, steps: int,
-               guidance_scale: float, negative_prompt: str | None = None) -> Image.Image:
+    def redraw(
+        self,
+        ctx: RunContext,
+        work: Any,
+        *,
+        prompt: str,
+        strength: float,
+        steps: int,
+        guidance_scale: float,
+        negative_prompt: str | None = None,
+    ) -> Image.Image:
         from diffusers import AutoPipelineForImage2Image
 
         pipe = self.pipeline("sd", AutoPipelineForImage2Image)
         # diffusers runs int(steps * strength) steps; make that at least one
         steps = max(steps, math.ceil(1 / strength))
-        return run_diffusion(pipe, ctx, prompt=prompt, negative_prompt=negative_prompt, image=work,
-                             strength=strength, num_inference_steps=steps,
-                             guidance_scale=guidance_scale)
+        return run_diffusion(
+            pipe,
+            ctx,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            image=work,
+            strength=strength,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+        )
 
     def source(self, ctx: RunContext, field: str | None = None) -> tuple[Image.Image, Image.Image]:
         """(source, work) of an image field: see ``common.for_diffusion``."""
@@ -90,9 +107,15 @@ class Img2Img(_Redraw):
     def run(self, inputs: Img2ImgInputs, ctx: RunContext) -> PipelineOutput:
         source, work = self.source(ctx)
         prompt = ", ".join(p for p in (inputs.prompt, inputs.style) if p)
-        image = self.redraw(ctx, work, prompt=prompt, negative_prompt=inputs.negative_prompt,
-                            strength=inputs.strength, steps=inputs.steps,
-                            guidance_scale=inputs.guidance_scale)
+        image = self.redraw(
+            ctx,
+            work,
+            prompt=prompt,
+            negative_prompt=inputs.negative_prompt,
+            strength=inputs.strength,
+            steps=inputs.steps,
+            guidance_scale=inputs.guidance_scale,
+        )
         return PipelineOutput(images=[back_to(image, source)])
 
 
@@ -117,14 +140,16 @@ class Variation(_Redraw):
 
         source, work = self.source(ctx)
         prompt = inputs.prompt or caption(self.models, self.model_name("captioner"), source)
-        image = self.redraw(ctx, work, prompt=prompt, strength=inputs.strength, steps=inputs.steps,
-                            guidance_scale=inputs.guidance_scale)
+        image = self.redraw(
+            ctx, work, prompt=prompt, strength=inputs.strength, steps=inputs.steps, guidance_scale=inputs.guidance_scale
+        )
         return PipelineOutput(images=[back_to(image, source)])
 
 
 class ColorizeInputs(Inputs):
-    prompt: Prompt = Field(default="a natural colour photograph",
-                           description="hints at the colours, e.g. 'a red car, blue sky'")
+    prompt: Prompt = Field(
+        default="a natural colour photograph", description="hints at the colours, e.g. 'a red car, blue sky'"
+    )
     image: ImageRef | None = None
     strength: Strength = 0.7
     steps: Steps = 25
@@ -141,8 +166,17 @@ class Colorize(_Redraw):
     def run(self, inputs: ColorizeInputs, ctx: RunContext) -> PipelineOutput:
         source, work = self.source(ctx)
         grey_work = work.convert("L").convert("RGB")
-        painted = back_to(self.redraw(ctx, grey_work, prompt=inputs.prompt, strength=inputs.strength,
-                                      steps=inputs.steps, guidance_scale=inputs.guidance_scale), source)
+        painted = back_to(
+            self.redraw(
+                ctx,
+                grey_work,
+                prompt=inputs.prompt,
+                strength=inputs.strength,
+                steps=inputs.steps,
+                guidance_scale=inputs.guidance_scale,
+            ),
+            source,
+        )
         return PipelineOutput(images=[with_luma(painted, source)])
 
 
@@ -157,8 +191,7 @@ class BlendInputs(Inputs):
     image2: ImageRef
     image3: ImageRef | None = None
     image: ImageRef | None = None
-    mix: float = Field(default=0.5, ge=0.0, le=1.0,
-                       description="share of image2 (and image3) against image")
+    mix: float = Field(default=0.5, ge=0.0, le=1.0, description="share of image2 (and image3) against image")
     prompt: Prompt | None = Field(default=None, description="what the blend shows; optional")
     strength: Strength = 0.6
     steps: Steps = 25
@@ -186,8 +219,14 @@ class Blend(_Redraw):
         pipe = self.pipeline("sd", AutoPipelineForImage2Image)
         with torch.inference_mode():
             latents = sum(w * encode(pipe, im) for w, im in zip(weights, [work, *others]))
-        image = self.redraw(ctx, latents, prompt=inputs.prompt or "", strength=inputs.strength,
-                            steps=inputs.steps, guidance_scale=inputs.guidance_scale)
+        image = self.redraw(
+            ctx,
+            latents,
+            prompt=inputs.prompt or "",
+            strength=inputs.strength,
+            steps=inputs.steps,
+            guidance_scale=inputs.guidance_scale,
+        )
         return PipelineOutput(images=[back_to(image, source)])
 
 

@@ -58,9 +58,16 @@ class _Repaint(Kind):
     def run(self, inputs, ctx: RunContext) -> PipelineOutput:
         source = fit(self.image(ctx), self.max_side)
         prompt, negative = self.fill(inputs)
-        image = repaint(self, ctx, source, self.region(source, inputs), prompt=prompt,
-                        negative_prompt=negative, steps=inputs.steps,
-                        guidance_scale=inputs.guidance_scale)
+        image = repaint(
+            self,
+            ctx,
+            source,
+            self.region(source, inputs),
+            prompt=prompt,
+            negative_prompt=negative,
+            steps=inputs.steps,
+            guidance_scale=inputs.guidance_scale,
+        )
         return PipelineOutput(images=[image])
 
 

@@ -12,12 +12,20 @@ from engine.registry import TUNING, ImageRef, Inputs, PipelineOutput, Prompt, Ru
 class InstructEditInputs(Inputs):
     instruction: Prompt
     image: ImageRef | None = None
-    image_guidance: float = Field(default=1.5, ge=1.0, le=5.0,
-                                  description="s_I: higher keeps closer to the original picture",
-                                  json_schema_extra=TUNING)
-    text_guidance: float = Field(default=7.5, ge=1.0, le=15.0,
-                                 description="s_T: higher follows the instruction more strongly",
-                                 json_schema_extra=TUNING)
+    image_guidance: float = Field(
+        default=1.5,
+        ge=1.0,
+        le=5.0,
+        description="s_I: higher keeps closer to the original picture",
+        json_schema_extra=TUNING,
+    )
+    text_guidance: float = Field(
+        default=7.5,
+        ge=1.0,
+        le=15.0,
+        description="s_T: higher follows the instruction more strongly",
+        json_schema_extra=TUNING,
+    )
     steps: Steps = 25
 
 
@@ -38,7 +46,8 @@ class InstructEdit(Kind):
         pipe = self.pipeline("ip2p", StableDiffusionInstructPix2PixPipeline)
         source, work = for_diffusion(self.image(ctx), pipe, self.max_side)
         image = run_diffusion(
-            pipe, ctx,
+            pipe,
+            ctx,
             prompt=inputs.instruction,
             image=work,
             num_inference_steps=inputs.steps,

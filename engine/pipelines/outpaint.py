@@ -16,8 +16,9 @@ from pydantic import Field
 from engine.pipelines.common import Guidance, Kind, NegativePrompt, Steps, fit, repaint
 from engine.registry import ImageRef, Inputs, PipelineOutput, RunContext, register_kind
 
-ScenePrompt = Field(default=None, min_length=1, max_length=300,
-                    description="what the new area shows; omit to continue the scene")
+ScenePrompt = Field(
+    default=None, min_length=1, max_length=300, description="what the new area shows; omit to continue the scene"
+)
 CONTINUE_PROMPT = "a seamless continuation of the scene"
 
 
@@ -71,9 +72,16 @@ class _Extend(Kind):
             image = fit(image, max(8, image.width * self.max_side // grown))
             left, top, right, bottom = self.margins(image.size, inputs)
         canvas, mask = extend(image, left, top, right, bottom)
-        result = repaint(self, ctx, canvas, mask, prompt=inputs.prompt or CONTINUE_PROMPT,
-                         negative_prompt=inputs.negative_prompt, steps=inputs.steps,
-                         guidance_scale=inputs.guidance_scale)
+        result = repaint(
+            self,
+            ctx,
+            canvas,
+            mask,
+            prompt=inputs.prompt or CONTINUE_PROMPT,
+            negative_prompt=inputs.negative_prompt,
+            steps=inputs.steps,
+            guidance_scale=inputs.guidance_scale,
+        )
         return PipelineOutput(images=[result])
 
 
@@ -100,5 +108,6 @@ class Pan(_Extend):
     def margins(self, size, inputs):
         w, h = size
         dx, dy = round(w * inputs.amount), round(h * inputs.amount)
-        return {"left": (dx, 0, 0, 0), "right": (0, 0, dx, 0),
-                "up": (0, dy, 0, 0), "down": (0, 0, 0, dy)}[inputs.direction]
+        return {"left": (dx, 0, 0, 0), "right": (0, 0, dx, 0), "up": (0, dy, 0, 0), "down": (0, 0, 0, dy)}[
+            inputs.direction
+        ]

@@ -21,7 +21,7 @@ _SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
 def _convolve3(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     padded = np.pad(a, 1, mode="edge")
     h, w = a.shape
-    return sum(kernel[i, j] * padded[i:i + h, j:j + w] for i in range(3) for j in range(3))
+    return sum(kernel[i, j] * padded[i : i + h, j : j + w] for i in range(3) for j in range(3))
 
 
 def canny(image: Image.Image, low: int = 100, high: int = 200) -> Image.Image:
@@ -36,8 +36,7 @@ def canny(image: Image.Image, low: int = 100, high: int = 200) -> Image.Image:
     sector = (np.round(angle / 45.0).astype(int)) % 4
     padded = np.pad(magnitude, 1)
     h, w = magnitude.shape
-    shifted = {(dy, dx): padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-               for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    shifted = {(dy, dx): padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
     offsets = {0: (0, 1), 1: (1, 1), 2: (1, 0), 3: (1, -1)}
     keep = np.zeros_like(magnitude, dtype=bool)
     for s, (dy, dx) in offsets.items():
@@ -66,7 +65,7 @@ def scribble(image: Image.Image, threshold: int = 128) -> Image.Image:
     return lines.convert("RGB")
 
 
-def depth_map(models: "ModelCache", model_name: str, image: Image.Image) -> Image.Image:
+def depth_map(models: ModelCache, model_name: str, image: Image.Image) -> Image.Image:
     """Relative depth of ``image`` as a grey picture of its size, near bright and far dark
     (the DPT / Depth Anything convention), stretched to the full 0-255 range."""
     import torch
@@ -78,9 +77,16 @@ def depth_map(models: "ModelCache", model_name: str, image: Image.Image) -> Imag
     pixels = batch["pixel_values"].to(model.device, model.dtype)
     with torch.inference_mode():
         depth = model(pixel_values=pixels).predicted_depth
-    depth = torch.nn.functional.interpolate(
-        depth.reshape(1, 1, *depth.shape[-2:]).float(), size=(image.height, image.width),
-        mode="bicubic", align_corners=False)[0, 0].cpu().numpy()
+    depth = (
+        torch.nn.functional.interpolate(
+            depth.reshape(1, 1, *depth.shape[-2:]).float(),
+            size=(image.height, image.width),
+            mode="bicubic",
+            align_corners=False,
+        )[0, 0]
+        .cpu()
+        .numpy()
+    )
     low, high = float(depth.min()), float(depth.max())
     scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
     grey = (scaled * 255.0).round().clip(0, 255).astype(np.uint8)

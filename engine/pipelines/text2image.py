@@ -7,8 +7,9 @@ from pydantic import Field
 from engine.pipelines.common import Guidance, Kind, NegativePrompt, Steps, fit_size, run_diffusion
 from engine.registry import Inputs, PipelineOutput, Prompt, RunContext, register_kind
 
-Side = Field(default=None, ge=64, le=1024, multiple_of=8,
-             description="pixels, a multiple of 8; omit for the model's native size")
+Side = Field(
+    default=None, ge=64, le=1024, multiple_of=8, description="pixels, a multiple of 8; omit for the model's native size"
+)
 
 
 class Text2ImageInputs(Inputs):
@@ -36,7 +37,8 @@ class Text2Image(Kind):
         native = pipe.unet.config.sample_size * pipe.vae_scale_factor
         width, height = fit_size((inputs.width or native, inputs.height or native), self.max_side)
         image = run_diffusion(
-            pipe, ctx,
+            pipe,
+            ctx,
             prompt=inputs.prompt,
             negative_prompt=inputs.negative_prompt,
             num_inference_steps=inputs.steps,

@@ -17,8 +17,9 @@ Aspect = Literal["1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16"]
 
 class TransformInputs(Inputs):
     operation: Operation
-    angle: float = Field(default=90.0, ge=-360.0, le=360.0,
-                         description="rotate: degrees, positive turns counterclockwise")
+    angle: float = Field(
+        default=90.0, ge=-360.0, le=360.0, description="rotate: degrees, positive turns counterclockwise"
+    )
     scale: float = Field(default=0.5, ge=0.1, le=4.0, description="resize: new size / old size")
     aspect: Aspect | None = Field(default=None, description="crop: keep the centre at this aspect")
     region: RegionText | None = Field(default=None, description="crop: keep only this, e.g. 'the cat'")
@@ -36,8 +37,13 @@ def rotated(image: Image.Image, angle: float) -> Image.Image:
     the uncovered corners are white."""
     if angle % 90 == 0:  # exact, no resampling
         turns = int(angle // 90) % 4
-        return image if turns == 0 else image.transpose(
-            (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)[turns - 1])
+        return (
+            image
+            if turns == 0
+            else image.transpose(
+                (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)[turns - 1]
+            )
+        )
     return image.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=(255, 255, 255))
 
 
@@ -78,7 +84,8 @@ class Transform(Kind):
         else:
             out = center_crop(image, inputs.aspect)
         if max(out.size) > self.max_side:
-            raise IntentError(f"the result would be {out.width}x{out.height} pixels; "
-                              f"the limit is {self.max_side} px per side")
+            raise IntentError(
+                f"the result would be {out.width}x{out.height} pixels; the limit is {self.max_side} px per side"
+            )
         ctx.progress(1, 1)
         return PipelineOutput(images=[out])

@@ -37,12 +37,13 @@ class Upscale(Kind):
         processor = self.models.transformers(name, Swin2SRImageProcessor)
         factor = int(model.config.upscale)
         passes = round(math.log(inputs.scale, factor)) if factor > 1 else 0
-        if factor ** passes != inputs.scale:
+        if factor**passes != inputs.scale:
             raise ValueError(f"the {factor}x upscaling model cannot scale by {inputs.scale}")
         image = self.image(ctx)
         if max(image.size) > self.max_side:
-            raise ValueError(f"the picture is too large to upscale (longest side "
-                             f"{max(image.size)} px, at most {self.max_side} px)")
+            raise ValueError(
+                f"the picture is too large to upscale (longest side {max(image.size)} px, at most {self.max_side} px)"
+            )
         for done in range(passes):
             if ctx.cancelled():
                 raise Cancelled()

@@ -33,8 +33,10 @@ class Vqa(Kind):
         model = self.models.transformers(name, BlipForQuestionAnswering)
         processor = self.models.transformers(name, BlipProcessor)
         batch = processor(images=self.image(ctx), text=inputs.question, return_tensors="pt")
-        batch = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
-                 for k, v in batch.items()}
+        batch = {
+            k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
+            for k, v in batch.items()
+        }
         with torch.inference_mode():
             ids = model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False)
         ctx.progress(1, 1)

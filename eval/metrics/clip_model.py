@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
 def parse_clip_location(location: str) -> tuple[str, str | None]:
     """``(model_name, pretrained)`` for ``open_clip.create_model_and_transforms``."""
     location = str(location)
@@ -37,7 +38,9 @@ def load_open_clip(location: str, device: str = "cpu"):
 
     name, pretrained = parse_clip_location(location)
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=pretrained, device=device,
+        name,
+        pretrained=pretrained,
+        device=device,
         require_pretrained=name.startswith("local-dir:") or pretrained is not None,
     )
     return model.eval(), preprocess

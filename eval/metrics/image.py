@@ -47,8 +47,9 @@ arithmetic is testable with known probabilities and embeddings.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +70,7 @@ MERGE_MAX_CHARS = 300
 
 
 # ----------------------------------------------------------------- pure math
+
 
 def _as_matrix(embeddings: Sequence[Any]):
     import numpy as np
@@ -160,6 +162,7 @@ def iec(rounds: Sequence[tuple[str, float | None, float | None]]) -> float | Non
 
 # ----------------------------------------------------------------- dialogues
 
+
 @dataclass
 class Round:
     """One assistant answer of a dialogue. ``text`` is the user's request it answers;
@@ -168,8 +171,8 @@ class Round:
 
     type: str
     text: str = ""
-    image: "Image.Image | None" = None
-    source_image: "Image.Image | None" = None
+    image: Image.Image | None = None
+    source_image: Image.Image | None = None
 
     def __post_init__(self) -> None:
         if self.type not in ROUND_TYPES:
@@ -215,15 +218,16 @@ def merged_prompts(rounds: Sequence[Round], max_chars: int = MERGE_MAX_CHARS) ->
 
 
 class VqaModel(Protocol):
-    def score(self, images: Sequence["Image.Image"], texts: Sequence[str]) -> list[float]: ...
+    def score(self, images: Sequence[Image.Image], texts: Sequence[str]) -> list[float]: ...
 
 
 class ImageEmbedder(Protocol):
-    def embed(self, images: Sequence["Image.Image"]) -> "torch.Tensor": ...
+    def embed(self, images: Sequence[Image.Image]) -> torch.Tensor: ...
 
 
-def score_dialogue(rounds: Sequence[Round], vqa: VqaModel, clip: ImageEmbedder,
-                   max_chars: int = MERGE_MAX_CHARS) -> DialogueImageScores:
+def score_dialogue(
+    rounds: Sequence[Round], vqa: VqaModel, clip: ImageEmbedder, max_chars: int = MERGE_MAX_CHARS
+) -> DialogueImageScores:
     """M-VQA, M-CLIP, per-round and mean IEC of one dialogue (rules in the module doc).
     Each distinct image object is embedded once; all VQA questions go in one call."""
     prompts = merged_prompts(rounds, max_chars)
@@ -254,8 +258,7 @@ def score_dialogue(rounds: Sequence[Round], vqa: VqaModel, clip: ImageEmbedder,
 
     vqa_scores = []
     if image_idx:
-        vqa_scores = vqa.score([rounds[i].image for i in image_idx],
-                               [prompts[i] for i in image_idx])
+        vqa_scores = vqa.score([rounds[i].image for i in image_idx], [prompts[i] for i in image_idx])
     if len(vqa_scores) != len(image_idx):
         raise ValueError(f"the VQA model returned {len(vqa_scores)} scores for {len(image_idx)} images")
     by_round = dict(zip(image_idx, (float(s) for s in vqa_scores)))
@@ -284,6 +287,7 @@ def aggregate(dialogues: Sequence[DialogueImageScores]) -> dict[str, float | Non
 
 # ----------------------------------------------------------------- model-backed scorers
 
+
 class ClipEmbedder:
     """L2-normalized open_clip image embeddings."""
 
@@ -294,7 +298,7 @@ class ClipEmbedder:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, location: str, device: str = "cpu", **kwargs: Any) -> "ClipEmbedder":
+    def load(cls, location: str, device: str = "cpu", **kwargs: Any) -> ClipEmbedder:
         """From an open_clip location (see ``eval.metrics.clip_model.parse_clip_location``)."""
         from eval.metrics.clip_model import load_open_clip
 
@@ -302,20 +306,21 @@ class ClipEmbedder:
         return cls(model, preprocess, device=device, **kwargs)
 
     @classmethod
-    def from_cache(cls, cache: "ModelCache", name: str = "clip", **kwargs: Any) -> "ClipEmbedder":
+    def from_cache(cls, cache: ModelCache, name: str = "clip", **kwargs: Any) -> ClipEmbedder:
         """The ``[models.<name>]`` open_clip model of the config (a tiny one in profile tiny),
         loaded once per ModelCache."""
         return cache.get(("open_clip", name), lambda: cls.load(cache.location(name), cache.device, **kwargs))
 
-    def embed(self, images: Sequence["Image.Image"]) -> "torch.Tensor":
+    def embed(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """``[n, d]`` float32 on the CPU, each row of unit norm."""
         import torch
 
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
-                batch = torch.stack([self.preprocess(im.convert("RGB"))
-                                     for im in images[start:start + self.batch_size]])
+                batch = torch.stack(
+                    [self.preprocess(im.convert("RGB")) for im in images[start : start + self.batch_size]]
+                )
                 feats = self.model.encode_image(batch.to(self.device), normalize=True)
                 chunks.append(feats.float().cpu())
         if not chunks:
@@ -326,8 +331,9 @@ class ClipEmbedder:
 class VqaScorer:
     """VQAScore with a BLIP question-answering model: P(answer = "yes" | image, question)."""
 
-    def __init__(self, model: Any, processor: Any, question: str = VQA_QUESTION,
-                 answer: str = VQA_ANSWER, batch_size: int = 8):
+    def __init__(
+        self, model: Any, processor: Any, question: str = VQA_QUESTION, answer: str = VQA_ANSWER, batch_size: int = 8
+    ):
         self.model = model.eval()
         self.processor = processor
         self.question = question
@@ -338,7 +344,7 @@ class VqaScorer:
         self.answer_ids = list(answer_ids)
 
     @classmethod
-    def load(cls, location: str, device: str = "cpu", **kwargs: Any) -> "VqaScorer":
+    def load(cls, location: str, device: str = "cpu", **kwargs: Any) -> VqaScorer:
         """From a hub id or a local ``save_pretrained`` directory."""
         from transformers import BlipForQuestionAnswering, BlipProcessor
 
@@ -346,33 +352,34 @@ class VqaScorer:
         return cls(model, BlipProcessor.from_pretrained(location), **kwargs)
 
     @classmethod
-    def from_cache(cls, cache: "ModelCache", name: str = "blip_vqa", **kwargs: Any) -> "VqaScorer":
+    def from_cache(cls, cache: ModelCache, name: str = "blip_vqa", **kwargs: Any) -> VqaScorer:
         """The ``[models.<name>]`` BLIP of the config, shared through the ModelCache (the
         same objects the vqa pipeline uses)."""
         from transformers import BlipForQuestionAnswering, BlipProcessor
 
-        return cls(cache.transformers(name, BlipForQuestionAnswering),
-                   cache.transformers(name, BlipProcessor), **kwargs)
+        return cls(
+            cache.transformers(name, BlipForQuestionAnswering), cache.transformers(name, BlipProcessor), **kwargs
+        )
 
-    def score(self, images: Sequence["Image.Image"], texts: Sequence[str]) -> list[float]:
+    def score(self, images: Sequence[Image.Image], texts: Sequence[str]) -> list[float]:
         """VQAScore of each (image, text) pair, a probability in [0, 1]."""
         if len(images) != len(texts):
             raise ValueError(f"{len(images)} images but {len(texts)} texts")
         out: list[float] = []
         for start in range(0, len(images), self.batch_size):
-            out += self._score_batch(images[start:start + self.batch_size],
-                                     texts[start:start + self.batch_size])
+            out += self._score_batch(images[start : start + self.batch_size], texts[start : start + self.batch_size])
         return out
 
-    def _score_batch(self, images: Sequence["Image.Image"], texts: Sequence[str]) -> list[float]:
+    def _score_batch(self, images: Sequence[Image.Image], texts: Sequence[str]) -> list[float]:
         import torch
 
         model = self.model
         device = next(model.parameters()).device
         dtype = next(model.parameters()).dtype
         questions = [self.question.format(text=t) for t in texts]
-        inputs = self.processor(images=[im.convert("RGB") for im in images], text=questions,
-                                padding=True, return_tensors="pt")
+        inputs = self.processor(
+            images=[im.convert("RGB") for im in images], text=questions, padding=True, return_tensors="pt"
+        )
         pixel_values = inputs["pixel_values"].to(device, dtype)
         input_ids = inputs["input_ids"].to(device)
         attention_mask = inputs["attention_mask"].to(device)
@@ -382,16 +389,20 @@ class VqaScorer:
             image_embeds = model.vision_model(pixel_values=pixel_values)[0]
             image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
             question_embeds = model.text_encoder(
-                input_ids=input_ids, attention_mask=attention_mask,
-                encoder_hidden_states=image_embeds, encoder_attention_mask=image_mask,
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                encoder_hidden_states=image_embeds,
+                encoder_attention_mask=image_mask,
                 return_dict=False,
             )[0]
             answer = torch.tensor([self.answer_ids], dtype=torch.long, device=device).expand(n, -1)
             bos = torch.full((n, 1), model.decoder_start_token_id, dtype=torch.long, device=device)
             decoder_ids = torch.cat([bos, answer], dim=1)
             logits = model.text_decoder(
-                input_ids=decoder_ids, encoder_hidden_states=question_embeds,
-                encoder_attention_mask=attention_mask, return_dict=True,
+                input_ids=decoder_ids,
+                encoder_hidden_states=question_embeds,
+                encoder_attention_mask=attention_mask,
+                return_dict=True,
             ).logits
             # logits at position t predict token t+1
             logp = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)

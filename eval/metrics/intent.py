@@ -90,8 +90,9 @@ import re
 import typing
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine.registry import BUILTINS, IMAGE_REF_PATTERN, IntentError
 
@@ -125,18 +126,20 @@ _ALLOWED_CONTROLS = frozenset("\n\t\r")
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _SAME_SCRIPT = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "CJK": "CJK"}
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but of in on at to into onto with without no not nor for from by as about
 is are was were be been being am it its it's this that these those there here than then
 so very too just also some any all each every more less most least
 i me my we us our you your he him his she her they them their
 please make let can could would will should do does did have has had get
-""".split())
+""".split()
+)
 
 _REF_RE = re.compile(IMAGE_REF_PATTERN)
 _WORD_RE = re.compile(r"[^\W_]+")
 _STR_RE = re.compile(r'"((?:[^"\\]|\\.)*)"?(\s*:)?', re.S)
-_CHAR_RUN_RE = re.compile(r"([^\d\s])\1{%d,}" % (CHAR_RUN - 1))
+_CHAR_RUN_RE = re.compile(rf"([^\d\s])\1{{{CHAR_RUN - 1},}}")
 
 
 # ----- tokenization -----
@@ -196,7 +199,7 @@ class ParamScore:
     total: float
 
 
-def _inputs_model(registry: "Registry | None", intent: str):
+def _inputs_model(registry: Registry | None, intent: str):
     if registry is None:
         return None
     try:
@@ -236,7 +239,7 @@ def _terms_of(params: dict[str, Any], cls: str, model: Any, image_fields: frozen
     return terms
 
 
-def _default(registry: "Registry | None", intent: str, name: str) -> Any:
+def _default(registry: Registry | None, intent: str, name: str) -> Any:
     model = _inputs_model(registry, intent)
     if model is None:
         return None
@@ -268,9 +271,14 @@ def _ref(value: Any, current_image: int | None) -> str | None:
     return str(value).strip()
 
 
-def parameter_score(pred: dict[str, Any] | str | None, gold: dict[str, Any], negatives: list[str],
-                    *, current_image: int | None = None,
-                    registry: "Registry | None" = None) -> ParamScore:
+def parameter_score(
+    pred: dict[str, Any] | str | None,
+    gold: dict[str, Any],
+    negatives: list[str],
+    *,
+    current_image: int | None = None,
+    registry: Registry | None = None,
+) -> ParamScore:
     """Score one prediction's params against gold (both full IRPEM outputs, ``pred`` may be
     the raw string). ``current_image`` is the session image an omitted ref means; with a
     ``registry``, omitted numeric/enum params take their defaults and the field classes
@@ -348,7 +356,7 @@ def text_problems(text: str) -> list[str]:
     """Why a text field is not clean (empty list: clean). Rules in the module docstring."""
     problems = []
     words = [w.lower() for w in _WORD_RE.findall(text)]
-    grams = Counter(tuple(words[i:i + REPEAT_NGRAM]) for i in range(len(words) - REPEAT_NGRAM + 1))
+    grams = Counter(tuple(words[i : i + REPEAT_NGRAM]) for i in range(len(words) - REPEAT_NGRAM + 1))
     if grams and max(grams.values()) >= REPEAT_MIN_COUNT:
         gram, count = grams.most_common(1)[0]
         problems.append(f"repeated {REPEAT_NGRAM}-gram {' '.join(gram)!r} x{count}")
@@ -389,7 +397,7 @@ def _string_literals(raw: str) -> list[str]:
             out.append(json.loads('"' + m.group(1) + '"'))
         except json.JSONDecodeError:
             out.append(m.group(1))
-    return out if "\"" in raw else [raw]
+    return out if '"' in raw else [raw]
 
 
 def _text_fields(raw: str) -> list[str]:
@@ -408,7 +416,7 @@ def _text_fields(raw: str) -> list[str]:
     return out
 
 
-def structure_score(raw: str, registry: "Registry", enabled: list[str] | None = None) -> StructScore:
+def structure_score(raw: str, registry: Registry, enabled: list[str] | None = None) -> StructScore:
     """Validity against the registry's schema (0.6) and cleanliness of the text (0.4)."""
     problems: list[str] = []
     try:
@@ -460,8 +468,9 @@ class IntentReport:
         return d
 
 
-def intent_tallies(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, tuple[int, int, float]],
-                                                               dict[str, dict[str, int]]]:
+def intent_tallies(
+    pairs: Iterable[tuple[str, str]],
+) -> tuple[dict[str, tuple[int, int, float]], dict[str, dict[str, int]]]:
     """Per gold intent (correct, total, accuracy), and the confusion counts gold -> predicted,
     from (gold, predicted) intent pairs."""
     per: dict[str, list[int]] = {}
@@ -472,8 +481,10 @@ def intent_tallies(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, tuple[in
         c[1] += 1
         row = confusion.setdefault(gold, {})
         row[pred] = row.get(pred, 0) + 1
-    return ({k: (c, t, c / t) for k, (c, t) in sorted(per.items())},
-            {k: dict(sorted(v.items())) for k, v in sorted(confusion.items())})
+    return (
+        {k: (c, t, c / t) for k, (c, t) in sorted(per.items())},
+        {k: dict(sorted(v.items())) for k, v in sorted(confusion.items())},
+    )
 
 
 def per_intent_rows(per_intent: dict[str, tuple[int, int, float]]) -> dict[str, dict[str, Any]]:
@@ -485,8 +496,9 @@ def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
-                      enabled: list[str] | None = None) -> IntentReport:
+def score_predictions(
+    items: list[tuple[Case, str]], registry: Registry, enabled: list[str] | None = None
+) -> IntentReport:
     """Score (case, raw prediction) pairs; see the module docstring for every rule."""
     records: list[CaseRecord] = []
     right: list[ParamScore] = []
@@ -495,8 +507,7 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
     for case, raw in items:
         gold_intent = case.gold["intent"]
         pred_intent, _ = parse_output(raw)
-        ps = parameter_score(raw, case.gold, case.negatives,
-                             current_image=case.current_image, registry=registry)
+        ps = parameter_score(raw, case.gold, case.negatives, current_image=case.current_image, registry=registry)
         ss = structure_score(raw, registry, enabled)
         ok = pred_intent == gold_intent
         if ok:
@@ -504,8 +515,18 @@ def score_predictions(items: list[tuple["Case", str]], registry: "Registry",
         param_all.append(ps.total)
         structs.append(ss)
         request = next((t.text for t in reversed(case.context) if t.role == "user"), "")
-        records.append(CaseRecord(case.dialogue_id, case.turn_index, gold_intent, pred_intent,
-                                  ps.total, ss.total, request, list(case.phrasings)))
+        records.append(
+            CaseRecord(
+                case.dialogue_id,
+                case.turn_index,
+                gold_intent,
+                pred_intent,
+                ps.total,
+                ss.total,
+                request,
+                list(case.phrasings),
+            )
+        )
     n = len(records)
     per_intent, confusion = intent_tallies((r.gold_intent, r.pred_intent) for r in records)
     return IntentReport(

@@ -5,16 +5,17 @@ Revises:
 Create Date: 2025-01-01 00:00:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 UTC_DATETIME = sa.DateTime(timezone=True)
 
@@ -44,9 +45,7 @@ def upgrade() -> None:
         sa.Column("who_can_talk", sa.String(length=16), nullable=False),
         sa.Column("ab_probability", sa.Float(), nullable=False),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
-        sa.CheckConstraint(
-            "who_can_talk IN ('owner', 'anyone')", name=op.f("ck_guild_settings_who_can_talk")
-        ),
+        sa.CheckConstraint("who_can_talk IN ('owner', 'anyone')", name=op.f("ck_guild_settings_who_can_talk")),
         sa.PrimaryKeyConstraint("guild_id", name=op.f("pk_guild_settings")),
     )
 
@@ -144,13 +143,9 @@ def upgrade() -> None:
             "kind IN ('up', 'down', 'choice_a', 'choice_b', 'neither', 'correction')",
             name=op.f("ck_feedback_kind"),
         ),
-        sa.ForeignKeyConstraint(
-            ["turn_id"], ["turns.id"], name=op.f("fk_feedback_turn_id_turns"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["turn_id"], ["turns.id"], name=op.f("fk_feedback_turn_id_turns"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_feedback")),
-        sa.UniqueConstraint(
-            "turn_id", "user_id", "kind_group", name=op.f("uq_feedback_turn_id_user_id_kind_group")
-        ),
+        sa.UniqueConstraint("turn_id", "user_id", "kind_group", name=op.f("uq_feedback_turn_id_user_id_kind_group")),
     )
 
 

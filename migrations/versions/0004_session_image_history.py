@@ -14,23 +14,28 @@ Revises: 0003
 Create Date: 2026-12-06 00:00:00
 
 """
+
 import json
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0003"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 sessions = sa.table(
-    "sessions", sa.column("id", sa.Integer), sa.column("current_image_number", sa.Integer),
+    "sessions",
+    sa.column("id", sa.Integer),
+    sa.column("current_image_number", sa.Integer),
     sa.column("image_history", sa.JSON),
 )
 images = sa.table(
-    "images", sa.column("session_id", sa.Integer), sa.column("number", sa.Integer),
+    "images",
+    sa.column("session_id", sa.Integer),
+    sa.column("number", sa.Integer),
     sa.column("replaced_number", sa.Integer),
 )
 jobs = sa.table("jobs", sa.column("id", sa.Integer), sa.column("result", sa.JSON))
@@ -44,7 +49,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("chosen", sa.Integer(), nullable=True))
     bind = op.get_bind()
     replaced: dict[int, dict[int, int | None]] = {}
-    for session_id, number, before in bind.execute(sa.select(images.c.session_id, images.c.number, images.c.replaced_number)):
+    for session_id, number, before in bind.execute(
+        sa.select(images.c.session_id, images.c.number, images.c.replaced_number)
+    ):
         replaced.setdefault(session_id, {})[number] = before
     for session_id, current in bind.execute(sa.select(sessions.c.id, sessions.c.current_image_number)):
         chain: list[int] = []
@@ -73,8 +80,11 @@ def downgrade() -> None:
     for session_id, history in bind.execute(sa.select(sessions.c.id, sessions.c.image_history)):
         history = json.loads(history) if isinstance(history, str) else history or []
         for before, number in zip(history, history[1:]):
-            bind.execute(images.update().where(images.c.session_id == session_id, images.c.number == number)
-                         .values(replaced_number=before))
+            bind.execute(
+                images.update()
+                .where(images.c.session_id == session_id, images.c.number == number)
+                .values(replaced_number=before)
+            )
     for job_id, result in bind.execute(sa.select(jobs.c.id, jobs.c.result).where(jobs.c.result.is_not(None))):
         result = json.loads(result) if isinstance(result, str) else result
         candidates = result.get("candidates") or []

@@ -43,15 +43,38 @@ ATTACH_LATER_RATE = 0.08  # with images already there, the user uploads a new on
 # among the kinds by weight * opening_upload, so a bigger catalog does not crowd out drawing
 ATTACH_OPENING_WEIGHT = 4.5
 
-REF_IMPERATIVE = ["go back to the {ord} one and {req}", "take #{k} and {req}", "on the {ord} picture, {req}",
-                  "for #{k}: {req}", "use image #{k} and {req}", "with the {ord} image, {req}",
-                  "{req} on #{k}", "grab #{k} and {req}", "{req}, but on the {ord} one", "back on #{k}, {req}"]
-REF_QUESTION = ["in #{k}, {req}", "about the {ord} picture: {req}", "looking at image #{k}, {req}",
-                "{req} (the {ord} one)", "in the {ord} image, {req}", "re #{k}: {req}"]
-ATTACH = ["here's a photo of my {noun}. {req}", "{req}", "I uploaded a picture of my {noun}, {req}",
-          "this is my {noun}: {req}", "check out this pic! {req}", "got this photo, {req}",
-          "{req} (photo attached)", "here you go. {req}", "attaching my drawing of a {noun}. {req}",
-          "my {noun} photo - {req}"]
+REF_IMPERATIVE = [
+    "go back to the {ord} one and {req}",
+    "take #{k} and {req}",
+    "on the {ord} picture, {req}",
+    "for #{k}: {req}",
+    "use image #{k} and {req}",
+    "with the {ord} image, {req}",
+    "{req} on #{k}",
+    "grab #{k} and {req}",
+    "{req}, but on the {ord} one",
+    "back on #{k}, {req}",
+]
+REF_QUESTION = [
+    "in #{k}, {req}",
+    "about the {ord} picture: {req}",
+    "looking at image #{k}, {req}",
+    "{req} (the {ord} one)",
+    "in the {ord} image, {req}",
+    "re #{k}: {req}",
+]
+ATTACH = [
+    "here's a photo of my {noun}. {req}",
+    "{req}",
+    "I uploaded a picture of my {noun}, {req}",
+    "this is my {noun}: {req}",
+    "check out this pic! {req}",
+    "got this photo, {req}",
+    "{req} (photo attached)",
+    "here you go. {req}",
+    "attaching my drawing of a {noun}. {req}",
+    "my {noun} photo - {req}",
+]
 
 
 @dataclass
@@ -63,11 +86,17 @@ class Catalog:
 
     @property
     def opening_upload_total(self) -> float:
-        return sum(t.weight * t.opening_upload for i, (_, t) in self.templates.items()
-                   if t.needs_image and i not in BUILTINS and t.min_images <= 1) or 1.0
+        return (
+            sum(
+                t.weight * t.opening_upload
+                for i, (_, t) in self.templates.items()
+                if t.needs_image and i not in BUILTINS and t.min_images <= 1
+            )
+            or 1.0
+        )
 
     @classmethod
-    def from_registry(cls, registry: "Registry") -> "Catalog":
+    def from_registry(cls, registry: Registry) -> Catalog:
         found, skipped = {}, []
         intents = registry.intents()
         kinds = Counter(registry.instances[i].kind for i in intents if i not in BUILTINS)
@@ -91,7 +120,7 @@ def quotas(n: int, shares: list[tuple[Any, float]]) -> list[Any]:
     raw = [(label, n * s / total) for label, s in shares]
     counts = {label: int(x) for label, x in raw}
     rest = n - sum(counts.values())
-    for label, x in sorted(raw, key=lambda lx: lx[1] - int(lx[1]), reverse=True)[:rest]:
+    for label, _ in sorted(raw, key=lambda lx: lx[1] - int(lx[1]), reverse=True)[:rest]:
         counts[label] += 1
     return [label for label, _ in shares for _ in range(counts[label])]
 
@@ -107,7 +136,7 @@ def plan(n: int, seed: int) -> list[tuple[str, int]]:
 
 
 class DialogueBuilder:
-    def __init__(self, registry: "Registry", catalog: Catalog, rng: random.Random, split: str) -> None:
+    def __init__(self, registry: Registry, catalog: Catalog, rng: random.Random, split: str) -> None:
         self.registry = registry
         self.catalog = catalog
         self.rng = rng
@@ -124,8 +153,13 @@ class DialogueBuilder:
         n = len(s.images)
         for intent, (_, t) in self.catalog.templates.items():
             uploadable = t.needs_image and intent not in BUILTINS
-            if after_clarify and not (t.changes_image and intent not in BUILTINS and s.current is not None
-                                      or not t.needs_image and t.changes_image):
+            if after_clarify and not (
+                t.changes_image
+                and intent not in BUILTINS
+                and s.current is not None
+                or not t.needs_image
+                and t.changes_image
+            ):
                 continue  # the user answers the clarifying question with a real request
             if s.current is None:
                 if not t.needs_image and t.opening_weight:
@@ -171,8 +205,7 @@ class DialogueBuilder:
         text = request.text
         if target and intent != "revert":
             wrappers = REF_QUESTION if template.ref_style == "question" else REF_IMPERATIVE
-            text = ctx.phrase("ref", wrappers, req=text, k=str(target),
-                              ord=vocab.ORDINALS.get(target, f"#{target}"))
+            text = ctx.phrase("ref", wrappers, req=text, k=str(target), ord=vocab.ORDINALS.get(target, f"#{target}"))
         if attach:
             wrappers = template.attach_phrasings or ATTACH
             text = ctx.phrase("attach", wrappers, req=text, noun=attach_slot)
@@ -194,9 +227,16 @@ class DialogueBuilder:
                 raise AssertionError(f"gold {gold['intent']} the bot would refuse: {moved.notice}")
             s.state = moved.state
         self.turns.append({"role": "user", "text": text, "images": user_images})
-        self.turns.append({"role": "assistant", "gold": gold, "negatives": request.negatives,
-                           "images": out_images, "current_image": answer_current,
-                           "phrasings": ctx.templates})
+        self.turns.append(
+            {
+                "role": "assistant",
+                "gold": gold,
+                "negatives": request.negatives,
+                "images": out_images,
+                "current_image": answer_current,
+                "phrasings": ctx.templates,
+            }
+        )
         self.list_sizes |= ctx.list_sizes
         self.last_intent = intent
 
@@ -217,20 +257,26 @@ class DialogueBuilder:
             raise AssertionError(f"gold {gold['intent']} without any image")
 
 
-def generate_dialogue(registry: "Registry", catalog: Catalog, index: int, split: str, rounds: int,
-                      seed: int) -> tuple[dict[str, Any], dict[str, int]]:
+def generate_dialogue(
+    registry: Registry, catalog: Catalog, index: int, split: str, rounds: int, seed: int
+) -> tuple[dict[str, Any], dict[str, int]]:
     rng = random.Random(f"drawnconvos:{seed}:{index}")
     builder = DialogueBuilder(registry, catalog, rng, split)
     for _ in range(rounds):
         builder.add_round()
-    dialogue = {"id": f"d{index:06d}", "turns": builder.turns,
-                "meta": {"split": split, "seed": seed}}
+    dialogue = {"id": f"d{index:06d}", "turns": builder.turns, "meta": {"split": split, "seed": seed}}
     return dialogue, builder.list_sizes
 
 
-def generate(registry: "Registry", out: str | Path, n: int = 10_000, seed: int = 0,
-             progress: bool = True, paraphraser: "Paraphraser | None" = None,
-             paraphrase_share: float = 0.3) -> dict[str, Any]:
+def generate(
+    registry: Registry,
+    out: str | Path,
+    n: int = 10_000,
+    seed: int = 0,
+    progress: bool = True,
+    paraphraser: Paraphraser | None = None,
+    paraphrase_share: float = 0.3,
+) -> dict[str, Any]:
     """Write ``sft.jsonl``, ``rlhf.jsonl``, ``test.jsonl`` and ``stats.json`` into ``out``;
     return the stats. With a ``paraphraser``, about ``paraphrase_share`` of the SFT and RLHF
     user turns are rewritten by it (``paraphrase.py``)."""
@@ -242,8 +288,7 @@ def generate(registry: "Registry", out: str | Path, n: int = 10_000, seed: int =
         raise ValueError("no enabled intent has a DrawnConvos template")
     by_split: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in SPLITS}
     list_sizes: dict[str, int] = {}
-    for i, (split, rounds) in enumerate(tqdm(plan(n, seed), desc="DrawnConvos", unit="dialogue",
-                                             disable=not progress)):
+    for i, (split, rounds) in enumerate(tqdm(plan(n, seed), desc="DrawnConvos", unit="dialogue", disable=not progress)):
         dialogue, sizes = generate_dialogue(registry, catalog, i, split, rounds, seed)
         by_split[split].append(dialogue)
         list_sizes |= sizes
@@ -251,8 +296,7 @@ def generate(registry: "Registry", out: str | Path, n: int = 10_000, seed: int =
     if paraphraser is not None:
         train = by_split["sft"] + by_split["rlhf"]
         turns = sum(t["role"] == "user" for d in train for t in d["turns"])
-        with tqdm(total=round(turns * paraphrase_share), desc="paraphrase", unit="turn",
-                  disable=not progress) as bar:
+        with tqdm(total=round(turns * paraphrase_share), desc="paraphrase", unit="turn", disable=not progress) as bar:
             rewritten = paraphrase_dialogues(train, paraphraser, paraphrase_share, seed, bar)
     for split, dialogues in by_split.items():
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:
@@ -266,5 +310,6 @@ def generate(registry: "Registry", out: str | Path, n: int = 10_000, seed: int =
     # the time is left out of the file so that the same seed gives the same bytes
     (out / "stats.json").write_text(
         json.dumps({k: v for k, v in stats.items() if k != "seconds"}, indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return stats

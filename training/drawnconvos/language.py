@@ -19,26 +19,70 @@ _SLOT = re.compile(r"(\{\w+\})")
 # Openers and closers that fit in front of / after any request. Pooled like every phrasing
 # list, so TEST turns wear wrappers that training never saw.
 OPENERS = [
-    "", "hey, ", "hi! ", "ok ", "so ", "hmm, ", "alright, ", "yo ", "okay so ", "right, ",
-    "hello, ", "um, ", "cool, ", "next: ", "oh and ", "well, ", "quick one: ", "hiya, ",
-    "good morning! ", "now ",
+    "",
+    "hey, ",
+    "hi! ",
+    "ok ",
+    "so ",
+    "hmm, ",
+    "alright, ",
+    "yo ",
+    "okay so ",
+    "right, ",
+    "hello, ",
+    "um, ",
+    "cool, ",
+    "next: ",
+    "oh and ",
+    "well, ",
+    "quick one: ",
+    "hiya, ",
+    "good morning! ",
+    "now ",
 ]
 CLOSERS = [
-    "", " please", ", thanks!", " pls", " thank you :)", " if you can", " please!", " thx",
-    ", cheers", " 🙏", " ty", ", would be great", " plz", ", thanks a lot", " :D",
-    ", much appreciated", " 🙂", " asap", ", if that's ok", "!!",
+    "",
+    " please",
+    ", thanks!",
+    " pls",
+    " thank you :)",
+    " if you can",
+    " please!",
+    " thx",
+    ", cheers",
+    " 🙏",
+    " ty",
+    ", would be great",
+    " plz",
+    ", thanks a lot",
+    " :D",
+    ", much appreciated",
+    " 🙂",
+    " asap",
+    ", if that's ok",
+    "!!",
 ]
 CHATTER = [
-    "I'm making a birthday card for my sister.", "This is for my D&D campaign.",
-    "My kid asked me for this.", "Need it for a presentation tomorrow.",
-    "Just playing around here.", "I saw something like this in a dream.",
-    "It's for our team's newsletter.", "Trying out this bot for the first time.",
-    "I want to print it as a poster.", "My friend bet me you couldn't do this.",
-    "Long day, I need something cheerful.", "We're decorating the classroom.",
-    "I'm writing a short story and need a cover.", "It's going on my wall.",
-    "This is for a zine I'm putting together.", "Working on a mood board.",
-    "It's a gift for my grandma.", "We're planning a themed party.",
-    "I need a new desktop wallpaper.", "Our discord server needs an icon.",
+    "I'm making a birthday card for my sister.",
+    "This is for my D&D campaign.",
+    "My kid asked me for this.",
+    "Need it for a presentation tomorrow.",
+    "Just playing around here.",
+    "I saw something like this in a dream.",
+    "It's for our team's newsletter.",
+    "Trying out this bot for the first time.",
+    "I want to print it as a poster.",
+    "My friend bet me you couldn't do this.",
+    "Long day, I need something cheerful.",
+    "We're decorating the classroom.",
+    "I'm writing a short story and need a cover.",
+    "It's going on my wall.",
+    "This is for a zine I'm putting together.",
+    "Working on a mood board.",
+    "It's a gift for my grandma.",
+    "We're planning a themed party.",
+    "I need a new desktop wallpaper.",
+    "Our discord server needs an icon.",
 ]
 
 
@@ -48,9 +92,9 @@ def _typo(word: str, rng: random.Random) -> str:
     i = rng.randrange(1, len(word) - 1)
     kind = rng.randrange(3)
     if kind == 0:  # swapped neighbours
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if kind == 1:  # dropped letter
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     return word[:i] + word[i] + word[i:]  # doubled letter
 
 

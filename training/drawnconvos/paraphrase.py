@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-INSTRUCTION = ("Rewrite the user's message to an image-drawing bot in different words, as a "
-               "person would type it. Keep its meaning and keep every quoted word, name, colour, "
-               "number and #image reference. Answer with the rewritten message only.")
+INSTRUCTION = (
+    "Rewrite the user's message to an image-drawing bot in different words, as a "
+    "person would type it. Keep its meaning and keep every quoted word, name, colour, "
+    "number and #image reference. Answer with the rewritten message only."
+)
 _IMAGE_REF = re.compile(r"#\d+")
 
 
@@ -73,19 +76,26 @@ class Paraphraser:
         import torch
 
         messages = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text}]
-        ids = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                  return_dict=True)
+        ids = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         torch.manual_seed(seed)
         with torch.no_grad():
-            out = self._model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=True,
-                                       temperature=self.temperature, top_p=0.95,
-                                       pad_token_id=self._tokenizer.eos_token_id)
-        answer = self._tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = self._model.generate(
+                **ids,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=True,
+                temperature=self.temperature,
+                top_p=0.95,
+                pad_token_id=self._tokenizer.eos_token_id,
+            )
+        answer = self._tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
         return answer.strip().strip('"').strip()
 
 
-def paraphrase_dialogues(dialogues: list[dict[str, Any]], paraphraser: Paraphraser, share: float,
-                         seed: int, progress: Any = None) -> dict[str, int]:
+def paraphrase_dialogues(
+    dialogues: list[dict[str, Any]], paraphraser: Paraphraser, share: float, seed: int, progress: Any = None
+) -> dict[str, int]:
     """Rewrite about ``share`` of the user turns in place; return attempted/kept counts.
     Each rewritten turn keeps its template's text in ``original_text``."""
     rng = random.Random(f"paraphrase:{seed}")

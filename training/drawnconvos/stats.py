@@ -4,7 +4,8 @@ distinct-2 of the user turns, and template coverage."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def distinct_n(texts: Iterable[str], n: int = 2) -> float:
@@ -14,7 +15,7 @@ def distinct_n(texts: Iterable[str], n: int = 2) -> float:
     total = 0
     for text in texts:
         words = text.lower().split()
-        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
         total += len(grams)
         seen.update(grams)
     return round(len(seen) / total, 4) if total else 0.0
@@ -25,14 +26,16 @@ def phrasing_ids(dialogue: dict[str, Any]) -> list[str]:
     return [tid for t in dialogue["turns"] if t["role"] == "assistant" for tid in t.get("phrasings", [])]
 
 
-def dialogue_stats(by_split: dict[str, list[dict[str, Any]]], list_sizes: dict[str, int],
-                   intents: list[str], skipped: list[str]) -> dict[str, Any]:
+def dialogue_stats(
+    by_split: dict[str, list[dict[str, Any]]], list_sizes: dict[str, int], intents: list[str], skipped: list[str]
+) -> dict[str, Any]:
     all_dialogues = [d for ds in by_split.values() for d in ds]
     rounds = Counter(sum(t["role"] == "user" for t in d["turns"]) for d in all_dialogues)
     n = len(all_dialogues) or 1
     intent_counts = Counter(t["gold"]["intent"] for d in all_dialogues for t in d["turns"] if t["role"] == "assistant")
-    user_texts = {split: [t["text"] for d in ds for t in d["turns"] if t["role"] == "user"]
-                  for split, ds in by_split.items()}
+    user_texts = {
+        split: [t["text"] for d in ds for t in d["turns"] if t["role"] == "user"] for split, ds in by_split.items()
+    }
     used: dict[str, dict[str, set[int]]] = {}
     for split, ds in by_split.items():
         side = "test" if split == "test" else "train"
@@ -41,8 +44,7 @@ def dialogue_stats(by_split: dict[str, list[dict[str, Any]]], list_sizes: dict[s
                 name, idx = tid.rsplit(".", 1)
                 used.setdefault(name, {"train": set(), "test": set()})[side].add(int(idx))
     coverage = {
-        name: {"phrasings": list_sizes.get(name, 0), "used_train": len(sides["train"]),
-               "used_test": len(sides["test"])}
+        name: {"phrasings": list_sizes.get(name, 0), "used_train": len(sides["train"]), "used_test": len(sides["test"])}
         for name, sides in sorted(used.items())
     }
     total_phrasings = sum(c["phrasings"] for c in coverage.values())
@@ -58,9 +60,14 @@ def dialogue_stats(by_split: dict[str, list[dict[str, Any]]], list_sizes: dict[s
         },
         "intents": {i: intent_counts.get(i, 0) for i in intents},
         "intents_without_template": skipped,
-        "distinct_2": {"all": distinct_n(t for ts in user_texts.values() for t in ts),
-                       **{split: distinct_n(ts) for split, ts in user_texts.items()}},
-        "template_coverage": {"phrasings_used": used_phrasings, "phrasings": total_phrasings,
-                              "share": round(used_phrasings / total_phrasings, 4) if total_phrasings else 0.0,
-                              "lists": coverage},
+        "distinct_2": {
+            "all": distinct_n(t for ts in user_texts.values() for t in ts),
+            **{split: distinct_n(ts) for split, ts in user_texts.items()},
+        },
+        "template_coverage": {
+            "phrasings_used": used_phrasings,
+            "phrasings": total_phrasings,
+            "share": round(used_phrasings / total_phrasings, 4) if total_phrasings else 0.0,
+            "lists": coverage,
+        },
     }

@@ -27,20 +27,24 @@ def thread_name(prompt: str) -> str:
 
 
 class DrawCog(commands.Cog):
-    def __init__(self, bot: "DialogDrawBot") -> None:
+    def __init__(self, bot: DialogDrawBot) -> None:
         self.bot = bot
         self.conversation = bot.app.conversation
 
     @app_commands.command(name="draw", description="Start drawing in a new thread; talk to me there to change it")
     @app_commands.describe(prompt="what to draw (or to do with the image)", image="a picture to start from")
     @app_commands.guild_only()
-    async def draw(self, interaction: discord.Interaction, prompt: str, image: discord.Attachment | None = None) -> None:
+    async def draw(
+        self, interaction: discord.Interaction, prompt: str, image: discord.Attachment | None = None
+    ) -> None:
         user = str(interaction.user.id)
         attachments = [await self.attachment(image)] if image else []
         existing = await self.conversation.find_session(PLATFORM, str(interaction.channel_id))
         if existing is not None:  # /draw inside a session thread: just the next turn
             if not existing.may_act(user):
-                await interaction.response.send_message("Only the person who started this thread can talk here.", ephemeral=True)
+                await interaction.response.send_message(
+                    "Only the person who started this thread can talk here.", ephemeral=True
+                )
                 return
             await interaction.response.send_message(clip(f"> {prompt}"), allowed_mentions=NO_MENTIONS)
             await self.bot.turns.start_turn(interaction.channel, existing.id, user, prompt, attachments)

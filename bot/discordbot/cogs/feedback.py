@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 
 
 class FeedbackCog(ModeratorOnly):
-    def __init__(self, bot: "DialogDrawBot") -> None:
+    def __init__(self, bot: DialogDrawBot) -> None:
         self.bot = bot
         self.conversation = bot.app.conversation
 
     feedback = app_commands.Group(
-        name="feedback", description="The feedback collected on this server",
-        guild_only=True, default_permissions=MANAGE_SERVER,
+        name="feedback",
+        description="The feedback collected on this server",
+        guild_only=True,
+        default_permissions=MANAGE_SERVER,
     )
 
     @feedback.command(name="stats", description="How much feedback and how many preference pairs this server has given")
@@ -34,7 +36,8 @@ class FeedbackCog(ModeratorOnly):
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(s.kinds.items())) or "none yet"
         pairs = ", ".join(f"{k}: {n}" for k, n in sorted(s.pairs.items())) or "none yet"
         await interaction.response.send_message(
-            f"Feedback on {s.turns} answer(s) — {kinds}.\nPreference pairs — {pairs}.", ephemeral=True)
+            f"Feedback on {s.turns} answer(s) — {kinds}.\nPreference pairs — {pairs}.", ephemeral=True
+        )
 
     @feedback.command(name="export", description="Download this server's preference pairs (JSONL)")
     async def export(self, interaction: discord.Interaction) -> None:
@@ -43,7 +46,9 @@ class FeedbackCog(ModeratorOnly):
         body = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in pairs).encode()
         await interaction.followup.send(
             f"{len(pairs)} preference pair(s).",
-            file=discord.File(io.BytesIO(body), filename="preference-pairs.jsonl"), ephemeral=True)
+            file=discord.File(io.BytesIO(body), filename="preference-pairs.jsonl"),
+            ephemeral=True,
+        )
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -52,6 +57,6 @@ class FeedbackCog(ModeratorOnly):
         custom_id = (interaction.data or {}).get("custom_id", "")
         if not custom_id.startswith(CORRECTION_MODAL):
             return
-        turn_id = int(custom_id[len(CORRECTION_MODAL):])
+        turn_id = int(custom_id[len(CORRECTION_MODAL) :])
         values = submitted_values((interaction.data or {}).get("components", []))
         await self.bot.actions.correction(interaction, turn_id, values)

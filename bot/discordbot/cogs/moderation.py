@@ -29,7 +29,9 @@ class ModeratorOnly(commands.Cog):
             raise app_commands.MissingPermissions(["manage_guild"])
         return True
 
-    async def cog_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         if isinstance(error, (app_commands.MissingPermissions, app_commands.CheckFailure)):
             text = REFUSAL
         else:
@@ -46,11 +48,15 @@ class ModerationCog(ModeratorOnly):
         self.conversation = bot.app.conversation
 
     pipelines = app_commands.Group(
-        name="pipelines", description="Choose and tune the drawing pipelines of this server",
-        guild_only=True, default_permissions=MANAGE_SERVER,
+        name="pipelines",
+        description="Choose and tune the drawing pipelines of this server",
+        guild_only=True,
+        default_permissions=MANAGE_SERVER,
     )
 
-    async def pipeline_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    async def pipeline_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         ids = self.conversation.pipeline_ids()
         return [app_commands.Choice(name=i, value=i) for i in ids if current.lower() in i][:25]
 
@@ -61,7 +67,9 @@ class ModerationCog(ModeratorOnly):
         for pipeline, on, description, defaults in server.pipelines:
             extra = " · " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()) if defaults else ""
             lines.append(f"{'✅' if on else '⛔'} `{pipeline}` — {description[:80]}{extra}")
-        await interaction.response.send_message("\n".join(lines)[:2000] or "No pipelines are configured.", ephemeral=True)
+        await interaction.response.send_message(
+            "\n".join(lines)[:2000] or "No pipelines are configured.", ephemeral=True
+        )
 
     async def _set_enabled(self, interaction: discord.Interaction, pipeline: str, on: bool) -> None:
         try:
@@ -70,7 +78,8 @@ class ModerationCog(ModeratorOnly):
             await interaction.response.send_message(str(err)[:2000], ephemeral=True)
             return
         await interaction.response.send_message(
-            f"`{pipeline}` is now {'enabled' if on else 'disabled'} here.", ephemeral=True)
+            f"`{pipeline}` is now {'enabled' if on else 'disabled'} here.", ephemeral=True
+        )
 
     @pipelines.command(name="enable", description="Offer a pipeline on this server")
     @app_commands.autocomplete(pipeline=pipeline_autocomplete)
@@ -83,7 +92,9 @@ class ModerationCog(ModeratorOnly):
         await self._set_enabled(interaction, pipeline, False)
 
     @pipelines.command(name="set", description="Set a pipeline's default for this server (value 'default' removes it)")
-    @app_commands.describe(key="a setting of the pipeline, e.g. steps, strength, negative_prompt", value="the new default")
+    @app_commands.describe(
+        key="a setting of the pipeline, e.g. steps, strength, negative_prompt", value="the new default"
+    )
     @app_commands.autocomplete(pipeline=pipeline_autocomplete)
     async def set_(self, interaction: discord.Interaction, pipeline: str, key: str, value: str) -> None:
         try:
@@ -92,11 +103,16 @@ class ModerationCog(ModeratorOnly):
             await interaction.response.send_message(str(err)[:2000], ephemeral=True)
             return
         shown = "its default" if parsed is None else f"`{json.dumps(parsed, ensure_ascii=False)}`"
-        await interaction.response.send_message(f"`{pipeline}` · `{key}` is now {shown} on this server.", ephemeral=True)
+        await interaction.response.send_message(
+            f"`{pipeline}` · `{key}` is now {shown} on this server.", ephemeral=True
+        )
 
     @app_commands.command(name="limits", description="Per-user limits on this server (no options: show them)")
-    @app_commands.describe(concurrent_jobs="requests one user may have in progress", daily_quota="requests per user per 24 hours",
-                           max_image_mb="largest attachment, in MiB")
+    @app_commands.describe(
+        concurrent_jobs="requests one user may have in progress",
+        daily_quota="requests per user per 24 hours",
+        max_image_mb="largest attachment, in MiB",
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def limits(
@@ -107,17 +123,30 @@ class ModerationCog(ModeratorOnly):
         max_image_mb: app_commands.Range[float, 0.1, 1024.0] | None = None,
     ) -> None:
         server = await self.conversation.set_limits(
-            str(interaction.guild_id), concurrent_jobs=concurrent_jobs, daily_quota=daily_quota, max_image_mb=max_image_mb)
+            str(interaction.guild_id),
+            concurrent_jobs=concurrent_jobs,
+            daily_quota=daily_quota,
+            max_image_mb=max_image_mb,
+        )
         eff = server.limits
-        capped = " (values above the bot's own limits are capped)" if any(
-            value > getattr(eff, key) for key, value in server.own_limits.items()) else ""
+        capped = (
+            " (values above the bot's own limits are capped)"
+            if any(value > getattr(eff, key) for key, value in server.own_limits.items())
+            else ""
+        )
         await interaction.response.send_message(
             f"Per user: {eff.per_user_concurrent_jobs} request(s) at a time, {eff.per_user_daily_jobs} per 24 hours; "
-            f"attachments up to {eff.max_attachment_bytes / MIB:.1f} MiB{capped}.", ephemeral=True)
+            f"attachments up to {eff.max_attachment_bytes / MIB:.1f} MiB{capped}.",
+            ephemeral=True,
+        )
 
-    @app_commands.command(name="settings", description="Who may talk in drawing threads, and how often to ask A/B questions")
-    @app_commands.describe(who_can_talk="owner: only whoever started a thread; anyone: everybody in it",
-                           ab_probability="share of turns answered with two candidates to choose from (0 to 1)")
+    @app_commands.command(
+        name="settings", description="Who may talk in drawing threads, and how often to ask A/B questions"
+    )
+    @app_commands.describe(
+        who_can_talk="owner: only whoever started a thread; anyone: everybody in it",
+        ab_probability="share of turns answered with two candidates to choose from (0 to 1)",
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def settings_(
@@ -128,10 +157,12 @@ class ModerationCog(ModeratorOnly):
     ) -> None:
         try:
             server = await self.conversation.set_server(
-                str(interaction.guild_id), who_can_talk=who_can_talk, ab_probability=ab_probability)
+                str(interaction.guild_id), who_can_talk=who_can_talk, ab_probability=ab_probability
+            )
         except Refusal as err:
             await interaction.response.send_message(str(err), ephemeral=True)
             return
         await interaction.response.send_message(
             f"Who may talk in a thread: **{server.who_can_talk}**. A/B questions on {server.ab_probability:.0%} of turns.",
-            ephemeral=True)
+            ephemeral=True,
+        )
