@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 ENTRY_POINT_GROUP = "dialogdraw.commands"
+QUIET_LIBRARIES = ("transformers", "diffusers", "huggingface_hub")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FILE = Path("logs") / "dialogdraw.log"  # under the configured data_dir
 _VERBOSE_FLAG = re.compile(r"-v+|--verbose")
@@ -202,8 +203,9 @@ def configure_logging(
     - stderr gets WARNING and up, or the command's own ``log_level`` default (services such as
       ``dialogdraw bot`` set INFO), or INFO with -v, DEBUG with -vv.
     - ``warnings.warn`` output (the FutureWarnings and UserWarnings of libraries) becomes log
-      records of ``py.warnings``. On a quiet stderr (above INFO) they go to the file only;
-      where there is no file, to stderr.
+      records of ``py.warnings``. On a quiet stderr (above INFO) they, and the WARNING records
+      of transformers, diffusers and huggingface_hub, go to the file only; where there is no
+      file, to stderr.
     - The loggers of transformers, diffusers and huggingface_hub lose their own stderr
       handlers and follow these rules; on a quiet stderr their progress bars ("Loading
       weights", downloads, pipeline components) are off. A command's own tqdm bars (training,
@@ -229,7 +231,14 @@ def configure_logging(
         file_handler.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
         handlers.append(file_handler)
         if quiet:
-            console.addFilter(lambda record: record.name != "py.warnings")
+            # library warnings (FutureWarnings, diffusers' dtype notes) are for the file; a
+            # library's ERROR and our own warnings still reach the person at the terminal
+            console.addFilter(
+                lambda record: (
+                    record.name != "py.warnings"
+                    and not (record.name.split(".")[0] in QUIET_LIBRARIES and record.levelno < logging.ERROR)
+                )
+            )
     formatter = logging.Formatter(LOG_FORMAT)
     for handler in handlers:
         handler.setFormatter(formatter)

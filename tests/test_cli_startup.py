@@ -148,9 +148,12 @@ def test_quiet_logging_sends_info_and_library_warnings_to_the_file_only(tmp_path
         warnings.simplefilter("always")
         warnings.warn("a library's future", FutureWarning, stacklevel=1)
     logging.getLogger("engine.test").warning("a real problem")
+    logging.getLogger("diffusers.models.modeling_utils").warning("a dtype note")
+    logging.getLogger("transformers.modeling_utils").error("a library failure")
     err = capsys.readouterr().err
     assert "loading the models" not in err and "a library's future" not in err
-    assert "a real problem" in err
+    assert "a real problem" in err and "a library failure" in err and "a dtype note" not in err
+    assert "a dtype note" in log_file.read_text()
     text = log_file.read_text()
     assert "INFO engine.test: loading the models" in text
     assert "FutureWarning: a library's future" in text
