@@ -56,13 +56,15 @@ class Attachment:
 
 @dataclass(frozen=True)
 class SessionView:
-    """A session as a front end needs it: whose it is and who may talk in it."""
+    """A session as a front end needs it: whose it is, who may talk in it and which
+    pipelines its server offers."""
 
     id: int
     owner_id: str
     guild_id: str | None
     who_can_talk: str
     current_image: int | None
+    enabled: list[str] | None = None  # None: every pipeline the config offers
 
     def may_act(self, user_id: str) -> bool:
         return rules.may_act(self.owner_id, self.who_can_talk, user_id)
@@ -201,7 +203,7 @@ class Conversation:
         own setting wins)."""
         limits = self.settings.limits  # max_message_chars is the operator's alone
         refusal = rules.message_refusal(text, limits)
-        uploads: list[sessions.Upload] = []
+        uploads: list[sessions.StoredImage] = []
         if refusal is None and attachments:
             _, guild = await sessions.session_with_guild(self.db, session_id)
             limits = rules.effective_limits(self.settings.limits, guild.limits if guild else None)
@@ -218,7 +220,7 @@ class Conversation:
         session_id: int,
         author_id: str,
         text: str,
-        uploads: list[sessions.Upload],
+        uploads: list[sessions.StoredImage],
         refusal: str | None,
         *,
         forced: dict[str, Any] | None = None,
@@ -246,7 +248,7 @@ class Conversation:
             refusal=refusal or stored.refusal,
         )
 
-    def _accept(self, attachments: list[Attachment], limits: Limits) -> tuple[list[sessions.Upload], list[str]]:
+    def _accept(self, attachments: list[Attachment], limits: Limits) -> tuple[list[sessions.StoredImage], list[str]]:
         """Attachments that are usable images, as PNGs in the image store; and what was wrong
         with the others. Runs in a thread."""
         uploads, problems = [], []
@@ -262,7 +264,7 @@ class Conversation:
                 problems.append(f"{att.filename}: {err}")
                 continue
             png = encode_png(img)
-            uploads.append(sessions.Upload(self.images.put(png), len(png), img.width, img.height, "png"))
+            uploads.append(sessions.StoredImage(self.images.put(png), len(png), img.width, img.height, "png"))
         return uploads, problems
 
     async def _store_turns(self, items: list[sessions.NewTurn]) -> list[sessions.StoredTurn]:
@@ -279,7 +281,7 @@ class Conversation:
         """A button on an answer (🔁 reroll, ↩️ undo, ⬆️ upscale, 🔀 vary): a new turn of its
         session whose intent the button gives (``engine.session.forced_intent``)."""
         turn, answer, session = await self._answer(turn_id)
-        forced = rules.forced_intent(action, answer, self.registry, await self._enabled(session))
+        forced = rules.forced_intent(action, answer, self.registry, session.enabled)
         return await self._forced_turn(session, user_id, forced)
 
     async def act_on_current(self, session_id: int, user_id: str, action: Action) -> TurnReceipt:
@@ -292,7 +294,7 @@ class Conversation:
             found = await sessions.latest_answer(self.db, session_id, image=session.current_image)
             answer = found[1] if found else None
         image = session.current_image if action in ("upscale", "vary") else None
-        forced = rules.forced_intent(action, answer, self.registry, await self._enabled(session), image=image)
+        forced = rules.forced_intent(action, answer, self.registry, session.enabled, image=image)
         return await self._forced_turn(session, user_id, forced)
 
     async def revert(self, session_id: int, user_id: str, number: int) -> TurnReceipt:
@@ -308,9 +310,7 @@ class Conversation:
             raise Refusal(NOT_YOURS)
         candidates = [c["intent"] for c in turn.candidates or []]
         try:
-            corrected = rules.correction(
-                self.registry, candidates, intent_id.strip(), text.strip(), await self._enabled(session)
-            )
+            corrected = rules.correction(self.registry, candidates, intent_id.strip(), text.strip(), session.enabled)
         except IntentError as err:
             raise Refusal(f"I couldn't use that correction: {err}") from None
         await feedback_store.set_vote(
@@ -342,7 +342,7 @@ class Conversation:
             chosen.reply,
             list(chosen.numbers),
             state.current,
-            self._actions(answer, await self._enabled(session)),
+            rules.offered_actions(answer, self.registry, session.enabled),
         )
 
     async def neither(self, turn_id: int, user_id: str) -> CorrectionForm:
@@ -354,7 +354,7 @@ class Conversation:
             raise Refusal(NOT_YOURS)
         await feedback_store.set_vote(self.db, turn_id, user_id, "neither")
         intent, text = rules.correction_defaults([c["intent"] for c in turn.candidates])
-        return CorrectionForm(intent, text, self.registry.intents(await self._enabled(session)))
+        return CorrectionForm(intent, text, self.registry.intents(session.enabled))
 
     async def details(self, turn_id: int) -> dict[str, Any]:
         """The intent an answer ran, and its candidates' on an A/B turn."""
@@ -445,20 +445,8 @@ class Conversation:
             error=job.error,
             turn_id=result.turn_id,
             candidates=candidates,
-            actions=self._actions(rules.Answer(result.intent, shown), enabled),
+            actions=rules.offered_actions(rules.Answer(result.intent, shown), self.registry, enabled),
         )
-
-    def _actions(self, answer: rules.Answer, enabled: list[str] | None) -> list[Action]:
-        """The buttons that can act on an answer: edits need a picture, upscale and vary
-        their pipeline on offer."""
-        if not answer.images:
-            return []
-        actions: list[Action] = ["reroll", "undo"]
-        if rules.kind_offered(self.registry, "upscale", enabled):
-            actions.append("upscale")
-        if rules.kind_offered(self.registry, "variation", enabled):
-            actions.append("vary")
-        return actions
 
     async def unfinished_jobs(self, platform: str) -> list[UnfinishedJob]:
         """Queued or running jobs of the platform's sessions, oldest first: what a restarted
@@ -475,11 +463,6 @@ class Conversation:
     async def _set_status_messages(self, pairs: list[tuple[int, str]]) -> list[None]:
         await jobs.set_reply_messages(self.db, pairs)
         return [None] * len(pairs)
-
-    async def _enabled(self, session: SessionView) -> list[str] | None:
-        if session.guild_id is None:
-            return None
-        return (await guilds.guild_settings(self.db, session.guild_id)).enabled_pipelines
 
     # ----- moderators: what a server offers -----
 
@@ -602,6 +585,7 @@ def _view(session: Session, guild: GuildSettings | None) -> SessionView:
         session.guild_id,
         guild.who_can_talk if guild else "owner",
         session.current_image_number,
+        guild.enabled_pipelines if guild else None,
     )
 
 

@@ -22,6 +22,7 @@ from engine.registry import (
     RunContext,
     ValidIntent,
 )
+from engine.session import image_number
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -116,7 +117,7 @@ class Engine:
         first one to the current image. Raises IntentError for missing images."""
         if intent.kind is None:
             if intent.intent == "revert":
-                number = _ref_number(intent.inputs.image)
+                number = image_number(intent.inputs.image)
                 if number not in request.image_refs:
                     raise IntentError(f"there is no image #{number} in this conversation")
             return {}
@@ -128,7 +129,7 @@ class Engine:
                 if i == 0 and request.current_image is not None:
                     chosen[field] = request.current_image
                 continue
-            number = _ref_number(ref)
+            number = image_number(ref)
             if number not in request.image_refs:
                 raise IntentError(f"there is no image #{number} in this conversation")
             chosen[field] = number
@@ -173,10 +174,6 @@ def reply_text(intent: ValidIntent, output: PipelineOutput) -> str:
             intent.intent
         ]
     return "Done." if output.images else ""
-
-
-def _ref_number(ref: str) -> int:
-    return int(ref.lstrip("#"))
 
 
 def _json(obj: object) -> str:

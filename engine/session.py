@@ -41,7 +41,8 @@ TEXT_FIELDS = ("prompt", "instruction", "question", "text")
 GUILD_LIMITS = ("per_user_concurrent_jobs", "per_user_daily_jobs", "max_attachment_bytes")
 
 Action = Literal["reroll", "undo", "upscale", "vary"]
-WhoCanTalk = Literal["owner", "anyone"]
+# The actions that run a pipeline of their own on the picture, by the kind they need.
+ACTION_KINDS: dict[str, str] = {"upscale": "upscale", "vary": "variation"}
 
 
 # ----- images: numbering, the current image, undo and revert -----
@@ -113,13 +114,6 @@ class ImageState:
     def _moved_to(self, number: int) -> ImageState:
         history = (*self.history, number)[-HISTORY_LIMIT:]
         return replace(self, current=number, history=history)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "current": self.current, "history": list(self.history)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ImageState:
-        return cls(d.get("count", 0), d.get("current"), tuple(d.get("history") or ()))
 
 
 @dataclass(frozen=True)
@@ -368,10 +362,9 @@ def forced_intent(
             intent.setdefault("params", {})[name] = f"#{answer.parent}"  # the same source again
         return Forced(f"🔁 reroll #{shown}", intent)
     target = image if image is not None else shown
-    kind = {"upscale": "upscale", "vary": "variation"}[action]
     if target is None:
         raise Refusal(f"There is no picture to {action} there.")
-    pipeline = kind_offered(registry, kind, enabled)
+    pipeline = kind_offered(registry, ACTION_KINDS[action], enabled)
     if pipeline is None:
         raise Refusal(f"{'Upscaling' if action == 'upscale' else 'Variations'} are not enabled here.")
     field_name = image_field(registry, pipeline) or "image"
@@ -380,6 +373,14 @@ def forced_intent(
         f"{emoji} {action} #{target}",
         {"intent": pipeline, "params": {field_name: f"#{target}"}, "response": f"{done} #{target}."},
     )
+
+
+def offered_actions(answer: Answer, registry: Registry, enabled: list[str] | None) -> list[Action]:
+    """The buttons that can act on an answer: all need a picture; upscale and vary need
+    their pipeline on offer."""
+    if not answer.images:
+        return []
+    return ["reroll", "undo", *(a for a, kind in ACTION_KINDS.items() if kind_offered(registry, kind, enabled))]
 
 
 def revert_intent(number: int) -> Forced:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -153,16 +154,19 @@ class SlowSteps(Inputs):
 
 @register_kind
 class SlowKind(PipelineKind):
-    """A test-only kind: many slow steps, each reporting progress and honouring cancel."""
+    """A test-only kind: many slow steps, each reporting progress and honouring cancel;
+    ``started`` tells a test that it is running."""
 
     kind = "test_slow"
     type = "generate"
     description = "Test kind that takes a while."
     Inputs = SlowSteps
     stopped_at: int | None = None
+    started = threading.Event()
 
     def __call__(self, inputs, ctx):
         for step in range(inputs.steps):
+            SlowKind.started.set()
             if ctx.cancelled():
                 SlowKind.stopped_at = step
                 raise Cancelled()

@@ -50,9 +50,9 @@ async def add_turn(
     return stored
 
 
-def upload(store, color) -> sessions.Upload:
+def upload(store, color) -> sessions.StoredImage:
     data = png(color)
-    return sessions.Upload(store.put(data), len(data), 8, 6, "png")
+    return sessions.StoredImage(store.put(data), len(data), 8, 6, "png")
 
 
 async def user_job(db: Database, session_id: int, text: str, user: str = "u1") -> Job:

@@ -9,8 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,10 @@ from bot.cli import main
 from bot.terminal import chat
 from engine.imageio import encode_png
 from engine.irpem.scripted import ScriptedIrpem
-from engine.registry import Cancelled, Inputs, PipelineKind, PipelineOutput, Registry, register_kind
+from engine.registry import Registry
 from engine.runtime import Engine
 from tests.conftest import SHARED_DATA
+from tests.test_e2e import SlowKind
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -191,37 +190,13 @@ async def test_choose_picks_one_of_two_takes(tiny_settings):
     assert currents(text) == [1, 2, 3, 1]  # A (#2) stands until B (#3) is chosen; undo goes behind both
 
 
-class Waits(Inputs):
-    steps: int = 400
-
-
-@register_kind
-class WaitingKind(PipelineKind):
-    """Test-only: steps until cancelled; tells the test when it has started."""
-
-    kind = "test_terminal_wait"
-    type = "generate"
-    description = "Test kind that waits to be cancelled."
-    Inputs = Waits
-    started = threading.Event()
-
-    def __call__(self, inputs, ctx):
-        for step in range(inputs.steps):
-            WaitingKind.started.set()
-            if ctx.cancelled():
-                raise Cancelled()
-            time.sleep(0.02)
-            ctx.progress(step + 1, inputs.steps)
-        return PipelineOutput(images=[Image.new("RGB", (8, 8))])
-
-
 class TypedLater(Pipe):
     """stdin whose "/cancel" line is typed only once the drawing has started."""
 
     def readline(self, *args) -> str:
         line = super().readline(*args)
         if line.startswith("/cancel"):
-            assert WaitingKind.started.wait(30)
+            assert SlowKind.started.wait(30)
         return line
 
 
@@ -230,14 +205,14 @@ async def test_cancel_stops_the_running_request(tiny_settings):
     from engine.config import PipelineInstance
 
     settings = tiny_settings.model_copy(
-        update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="wait", kind="test_terminal_wait")]}
+        update={"pipelines": [*tiny_settings.pipelines, PipelineInstance(id="slow", kind="test_slow")]}
     )
     engine = scripted(
         settings,
-        {"intent": "wait", "params": {}, "response": ""},
+        {"intent": "slow", "params": {"steps": 1000}, "response": ""},
         {"intent": "chat", "params": {}, "response": "Still here."},
     )
-    WaitingKind.started.clear()
+    SlowKind.started.clear()
     out = Pipe()
     await asyncio.wait_for(chat(settings, TypedLater("take your time\n/cancel\nhello?\n"), out, engine=engine), 60)
     replies = re.findall(r"^bot> (.*)$", out.getvalue(), flags=re.M)

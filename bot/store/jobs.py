@@ -18,21 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.db import Database
 from bot.store.images import ImageStore
 from bot.store.models import Image, Job, Session, Turn, utcnow
-from bot.store.sessions import ACTIVE_JOB_STATUSES, NotFound, locked_session
+from bot.store.sessions import ACTIVE_JOB_STATUSES, NotFound, StoredImage, locked_session
 from engine.queue import JobResult
 from engine.session import Candidate
 
 
 class JobStateError(RuntimeError):
     """The job has already ended (done, failed or cancelled); nothing was recorded."""
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    size: int
-    width: int
-    height: int
-    format: str
 
 
 @dataclass
@@ -109,7 +101,7 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
     outputs = result.candidates or [result]
     shas = [sha for c in outputs for sha in c.images]
     # File I/O, before the transaction (which holds the write lock) and off the event loop.
-    infos = await asyncio.to_thread(lambda: [image_info(store, sha) for sha in shas]) if shas else []
+    files = await asyncio.to_thread(lambda: [stored_image(store, sha) for sha in shas]) if shas else []
     async with db.write() as s:
         job = await _finish_job(s, job_id, "done")
         turn = Turn(
@@ -132,19 +124,8 @@ async def record_result(db: Database, job_id: int, result: JobResult, store: Ima
         session.images = state
         new_images: list[Image] = []
         for c, numbers in zip(outputs, groups):
-            for number, sha in zip(numbers, c.images):
-                info = infos[len(new_images)]
-                image = Image(
-                    session_id=job.session_id,
-                    number=number,
-                    sha256=sha,
-                    size=info.size,
-                    width=info.width,
-                    height=info.height,
-                    format=info.format,
-                    turn_id=turn.id,
-                    parent_number=c.parent_image,
-                )
+            for number in numbers:
+                image = files[len(new_images)].row(job.session_id, number, turn.id, c.parent_image)
                 s.add(image)
                 new_images.append(image)
         candidates = (
@@ -195,13 +176,13 @@ def parsed_answer(raw: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def image_info(store: ImageStore, sha: str) -> ImageInfo:
-    """Size, dimensions and format of a stored image (reads only the file's header)."""
+def stored_image(store: ImageStore, sha: str) -> StoredImage:
+    """A stored image with its size, dimensions and format (reads only the file's header)."""
     from PIL import Image as PILImage
 
     path = store.path(sha)
     with PILImage.open(path) as img:
-        return ImageInfo(path.stat().st_size, img.width, img.height, (img.format or path.suffix[1:]).lower())
+        return StoredImage(sha, path.stat().st_size, img.width, img.height, (img.format or path.suffix[1:]).lower())
 
 
 async def record_failure(db: Database, job_id: int, error: str) -> Turn:

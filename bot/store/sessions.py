@@ -114,14 +114,28 @@ async def locked_session(s: AsyncSession, session_id: int) -> Session:
 
 
 @dataclass(frozen=True)
-class Upload:
-    """An attachment already in the image store, to be numbered as a session image."""
+class StoredImage:
+    """An image file already in the image store (an upload, or a job's output), to be
+    numbered as a session image."""
 
     sha256: str
     size: int
     width: int
     height: int
     format: str
+
+    def row(self, session_id: int, number: int, turn_id: int, parent: int | None = None) -> Image:
+        return Image(
+            session_id=session_id,
+            number=number,
+            sha256=self.sha256,
+            size=self.size,
+            width=self.width,
+            height=self.height,
+            format=self.format,
+            turn_id=turn_id,
+            parent_number=parent,
+        )
 
 
 @dataclass
@@ -132,7 +146,7 @@ class NewTurn:
     session_id: int
     author_id: str
     text: str
-    uploads: list[Upload] = field(default_factory=list)
+    uploads: list[StoredImage] = field(default_factory=list)
     ticket: Ticket | None = None
 
 
@@ -168,16 +182,7 @@ async def add_turns(db: Database, items: list[NewTurn], since: datetime) -> list
             state, numbers = session.images.add(len(it.uploads))
             session.images = state
             for number, up in zip(numbers, it.uploads):
-                image = Image(
-                    session_id=it.session_id,
-                    number=number,
-                    sha256=up.sha256,
-                    size=up.size,
-                    width=up.width,
-                    height=up.height,
-                    format=up.format,
-                    turn_id=out.turn.id,
-                )
+                image = up.row(it.session_id, number, out.turn.id)
                 s.add(image)
                 out.images.append(image)
         ticketed = [(it, out) for it, out in zip(items, stored) if it.ticket is not None]
@@ -273,11 +278,11 @@ async def answer(db: Database, turn_id: int) -> tuple[Turn, Answer] | None:
         turn = await s.get(Turn, turn_id)
         if turn is None or turn.role != "assistant":
             return None
-        images = list((await s.execute(select(Image).where(Image.turn_id == turn_id).order_by(Image.number))).scalars())
-    return turn, _answer(turn, images)
+        return turn, await _answer(s, turn)
 
 
-def _answer(turn: Turn, images: list[Image]) -> Answer:
+async def _answer(s: AsyncSession, turn: Turn) -> Answer:
+    images = list((await s.execute(select(Image).where(Image.turn_id == turn.id).order_by(Image.number))).scalars())
     numbers = [img.number for img in images]
     if turn.candidates:
         numbers = list(Candidate.from_dict(turn.candidates[turn.chosen or 0]).numbers)
@@ -299,8 +304,7 @@ async def latest_answer(
         turn = (await s.execute(q.order_by(Turn.id.desc()).limit(1))).scalar_one_or_none()
         if turn is None:
             return None
-        images = list((await s.execute(select(Image).where(Image.turn_id == turn.id).order_by(Image.number))).scalars())
-    return turn, _answer(turn, images)
+        return turn, await _answer(s, turn)
 
 
 async def choose_candidate(db: Database, turn_id: int, index: int) -> tuple[Turn, ImageState]:
